@@ -1,0 +1,55 @@
+"""Where parsed rows and raw frames go.
+
+Transports and protocols write to a `Sink`; the session writer (`arbkit.core.storage`) is
+the real one, `MemorySink` keeps everything in lists (tests, notebooks, one-shot commands).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Protocol
+
+from arbkit.core.events import RawFrame, Row
+
+
+class Sink(Protocol):
+    """Receives rows (normalised tables), raw frames per stream, and stream counters."""
+
+    def write(self, row: Row) -> None: ...
+
+    def write_raw(self, stream: str, frame: RawFrame) -> None: ...
+
+    def count(self, stream: str, counter: str, n: int = 1) -> None: ...
+
+
+class MemorySink:
+    """A `Sink` that keeps rows in memory, by table and by raw stream."""
+
+    def __init__(self) -> None:
+        self.rows: defaultdict[str, list[Row]] = defaultdict(list)
+        self.raw: defaultdict[str, list[RawFrame]] = defaultdict(list)
+        self.counters: defaultdict[str, defaultdict[str, int]] = defaultdict(
+            lambda: defaultdict(int)
+        )
+
+    def write(self, row: Row) -> None:
+        self.rows[row.TABLE].append(row)
+
+    def write_raw(self, stream: str, frame: RawFrame) -> None:
+        self.raw[stream].append(frame)
+
+    def count(self, stream: str, counter: str, n: int = 1) -> None:
+        self.counters[stream][counter] += n
+
+
+class NullSink:
+    """A `Sink` that drops everything (benchmarks of the parse path alone)."""
+
+    def write(self, row: Row) -> None:
+        pass
+
+    def write_raw(self, stream: str, frame: RawFrame) -> None:
+        pass
+
+    def count(self, stream: str, counter: str, n: int = 1) -> None:
+        pass
