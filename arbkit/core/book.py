@@ -1,12 +1,15 @@
 """Order-book views shared by the venues, the index and the world.
 
-`BookView` is the frozen picture of one venue's book that the index methodology consumes:
-levels best-first as exact ``(price_e8, size_e8)`` pairs, the time the book last changed,
+`L2Book` is the live book every spot venue maintains (exact int levels, sorted, top-N,
+depth walk); `BookView` is the frozen picture of one venue's book that the index methodology
+consumes: levels best-first as exact ``(price_e8, size_e8)`` pairs, the time the book last changed,
 and whether the feed currently vouches for it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 Level = tuple[int, int]
@@ -39,3 +42,211 @@ class BookView:
     @property
     def crossed(self) -> bool:
         return bool(self.bids and self.asks and self.bids[0][0] >= self.asks[0][0])
+
+
+BID = "bid"
+ASK = "ask"
+
+
+class BookSide:
+    """One side of an L2 book: exact ``price_e8 -> size_e8`` levels kept in best-first order.
+
+    A dict holds the sizes and a sorted list holds the sort keys (the price for asks, its
+    negation for bids), maintained with `bisect`: a level update at a random price costs a dict
+    operation plus, only when a level appears or disappears, one list insert/delete (a C
+    memmove even at 1000 levels), and the top N is a list slice. That suits venues whose
+    updates hit random levels (Coinbase) and venues that need the top 10 on every frame
+    (Kraken's checksum).
+    """
+
+    __slots__ = ("_keys", "_sign", "is_bid", "sizes")
+
+    def __init__(self, is_bid: bool) -> None:
+        self.is_bid = is_bid
+        self._sign = -1 if is_bid else 1
+        self.sizes: dict[int, int] = {}
+        """price_e8 -> size_e8 (read it freely; change it only through `set`)."""
+        self._keys: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __contains__(self, price_e8: int) -> bool:
+        return price_e8 in self.sizes
+
+    def set(self, price_e8: int, size_e8: int) -> bool:
+        """Set the absolute size at a price (0 deletes); returns False for a delete of an
+        absent level (some venues send those), True otherwise."""
+        sizes = self.sizes
+        if size_e8:
+            if price_e8 not in sizes:
+                insort(self._keys, price_e8 * self._sign)
+            sizes[price_e8] = size_e8
+            return True
+        if price_e8 in sizes:
+            del sizes[price_e8]
+            keys = self._keys
+            del keys[bisect_left(keys, price_e8 * self._sign)]
+            return True
+        return False
+
+    def clear(self) -> None:
+        self.sizes.clear()
+        self._keys.clear()
+
+    def replace(self, levels: Iterable[Level]) -> None:
+        """Replace every level (a snapshot); later duplicates of a price win, zero sizes skip."""
+        sizes = self.sizes
+        sizes.clear()
+        sizes.update(levels)
+        for p in [p for p, s in sizes.items() if not s]:
+            del sizes[p]
+        sign = self._sign
+        self._keys = sorted(p * sign for p in sizes)
+
+    def best(self) -> Level | None:
+        """The best level (highest bid / lowest ask), or None when the side is empty."""
+        if not self._keys:
+            return None
+        p = self._keys[0] * self._sign
+        return (p, self.sizes[p])
+
+    @property
+    def best_price(self) -> int | None:
+        return self._keys[0] * self._sign if self._keys else None
+
+    def prices(self, n: int | None = None) -> list[int]:
+        """The best ``n`` prices (all if None), best first."""
+        keys = self._keys if n is None else self._keys[:n]
+        return [-k for k in keys] if self.is_bid else list(keys)
+
+    def top(self, n: int | None = None) -> list[Level]:
+        """The best ``n`` levels (all if None) as ``(price_e8, size_e8)``, best first."""
+        sizes = self.sizes
+        return [(p, sizes[p]) for p in self.prices(n)]
+
+    def truncate(self, depth: int) -> list[int]:
+        """Keep the best ``depth`` levels; returns the prices dropped (venues such as Kraken
+        send no delete for levels that fall out of the subscribed depth)."""
+        keys = self._keys
+        if len(keys) <= depth:
+            return []
+        sign = self._sign
+        dropped = [k * sign for k in keys[depth:]]
+        del keys[depth:]
+        sizes = self.sizes
+        for p in dropped:
+            del sizes[p]
+        return dropped
+
+    def size_through(self, price_e8: int) -> int:
+        """Cumulative size of the levels at ``price_e8`` or better (what a taker can fill
+        without going beyond that price)."""
+        sizes = self.sizes
+        sign = self._sign
+        end = bisect_right(self._keys, price_e8 * sign)
+        return sum(sizes[k * sign] for k in self._keys[:end])
+
+    def price_for_size(self, size_e8: int) -> int | None:
+        """The marginal price reached when filling ``size_e8`` walking from the best level
+        (the BRTI price-volume curve's step), or None if the side holds less than that."""
+        sizes = self.sizes
+        sign = self._sign
+        total = 0
+        for k in self._keys:
+            p = k * sign
+            total += sizes[p]
+            if total >= size_e8:
+                return p
+        return None
+
+
+class L2Book:
+    """An aggregated (price-level) order book with exact int levels, used by every spot venue.
+
+    ``bids`` and ``asks`` are `BookSide`s; hot paths call ``book.bids.set(p, s)`` directly.
+    ``updated_ns`` is the receive time of the last change (the caller stamps it); ``valid`` is
+    the feed's verdict (False until a snapshot, after a gap or checksum failure until resync);
+    ``stale`` is set by the feed when no update arrived for a while. `view` freezes the book
+    into the `BookView` the index consumes (a crossed book is reported invalid).
+    """
+
+    __slots__ = ("asks", "bids", "stale", "symbol", "updated_ns", "valid", "venue")
+
+    def __init__(self, venue: str = "", symbol: str = "", *, valid: bool = True) -> None:
+        self.venue = venue
+        self.symbol = symbol
+        self.bids = BookSide(is_bid=True)
+        self.asks = BookSide(is_bid=False)
+        self.updated_ns = 0
+        self.valid = valid
+        self.stale = False
+
+    def side(self, side: str) -> BookSide:
+        """The `BookSide` named ``"bid"`` or ``"ask"``."""
+        if side == BID:
+            return self.bids
+        if side == ASK:
+            return self.asks
+        msg = f"unknown book side {side!r}: use 'bid' or 'ask'"
+        raise ValueError(msg)
+
+    def set(self, side: str, price_e8: int, size_e8: int) -> bool:
+        """Set the absolute size of a level (0 deletes); see `BookSide.set`."""
+        return self.side(side).set(price_e8, size_e8)
+
+    def delete(self, side: str, price_e8: int) -> bool:
+        return self.side(side).set(price_e8, 0)
+
+    def clear(self) -> None:
+        self.bids.clear()
+        self.asks.clear()
+
+    def apply_snapshot(
+        self, bids: Iterable[Level], asks: Iterable[Level], updated_ns: int | None = None
+    ) -> None:
+        """Replace the whole book with the given levels (any order; zero sizes ignored)."""
+        self.bids.replace(bids)
+        self.asks.replace(asks)
+        if updated_ns is not None:
+            self.updated_ns = updated_ns
+
+    def truncate(self, depth: int) -> None:
+        """Keep the best ``depth`` levels on each side."""
+        self.bids.truncate(depth)
+        self.asks.truncate(depth)
+
+    @property
+    def best_bid(self) -> int | None:
+        return self.bids.best_price
+
+    @property
+    def best_ask(self) -> int | None:
+        return self.asks.best_price
+
+    @property
+    def crossed(self) -> bool:
+        """True when the best bid is at or above the best ask (an impossible book)."""
+        b = self.bids.best_price
+        a = self.asks.best_price
+        return b is not None and a is not None and b >= a
+
+    def top(self, n: int) -> tuple[list[Level], list[Level]]:
+        """The best ``n`` bids (descending) and asks (ascending)."""
+        return self.bids.top(n), self.asks.top(n)
+
+    def view(self, depth: int | None = None) -> BookView:
+        """A frozen `BookView` of the best ``depth`` levels (all if None) for the index."""
+        return BookView(
+            venue=self.venue,
+            bids=tuple(self.bids.top(depth)),
+            asks=tuple(self.asks.top(depth)),
+            updated_ns=self.updated_ns,
+            valid=self.valid and not self.crossed,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"L2Book({self.venue}:{self.symbol} bids={len(self.bids)} asks={len(self.asks)} "
+            f"best={self.best_bid}/{self.best_ask} valid={self.valid})"
+        )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 
-class Env(str, Enum):
+class Env(StrEnum):
     """Where arbkit connects: the embedded world, Kalshi's demo, or production."""
 
     SIM = "sim"
@@ -162,7 +162,10 @@ class Credentials:
         if not key_id and not path:
             return None
         if not key_id:
-            msg = "KALSHI_PRIVATE_KEY_PATH is set but KALSHI_API_KEY_ID is not: set it to your API key id"
+            msg = (
+                "KALSHI_PRIVATE_KEY_PATH is set but KALSHI_API_KEY_ID is not: "
+                "set it to your API key id"
+            )
             raise ConfigError(msg)
         if not path:
             msg = (

@@ -20,6 +20,7 @@ KALSHI_QTY_SCALE = 10**KALSHI_QTY_DIGITS
 SPOT_SCALE = 10**SPOT_DIGITS
 
 _ZEROS = "0" * 32
+POW10: tuple[int, ...] = tuple(10**i for i in range(19))
 
 
 def parse_fixed(text: str, digits: int) -> int:
@@ -49,7 +50,7 @@ def parse_number(value: str | int | float | Decimal, digits: int) -> int:
         msg = f"expected a number, got {value!r}"
         raise ValueError(msg)
     if isinstance(value, int):
-        return value * 10**digits
+        return value * POW10[digits]
     if isinstance(value, float):
         return parse_fixed(format(Decimal(repr(value)), "f"), digits)
     return parse_fixed(format(value, "f"), digits)

@@ -87,7 +87,7 @@ class FaultPlan:
             try:
                 items[(target, name)] = _parse_value(value.strip())
             except ValueError:
-                msg = f"bad fault value in {part!r}: use a number, a probability or a duration like 10s"
+                msg = f"bad fault value in {part!r}: use a probability or a duration like 10s"
                 raise ConfigError(msg) from None
         return cls(items)
 

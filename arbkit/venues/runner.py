@@ -1,0 +1,210 @@
+"""The one asyncio transport every venue feed runs on.
+
+Venue protocols are sans-I/O (`FeedProtocol`): they turn received text into rows and queue
+text to send. `run_feed` only moves frames: it connects, records every frame raw (the source
+of truth) with its receive time taken before parsing, answers pings, watches for silence,
+and reconnects with capped, jittered backoff until the caller stops it. It never gives up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Protocol
+
+import aiohttp
+
+from arbkit.core.clock import now_ns
+from arbkit.core.events import EventRow, RawFrame
+from arbkit.core.retry import Backoff
+from arbkit.core.sink import Sink
+
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+"""Largest frame accepted (a full Coinbase BTC-USD snapshot is ~5 MB)."""
+
+
+class FeedProtocol(Protocol):
+    """A venue connection's protocol state machine, driven by `run_feed`."""
+
+    stream: str
+    silence_timeout: float
+    reconnect_reason: str | None
+
+    def url(self) -> str: ...
+
+    def headers(self) -> dict[str, str]: ...
+
+    def on_open(self, conn_id: int, now_ns: int) -> None: ...
+
+    def on_message(self, text: str, recv_ns: int) -> None: ...
+
+    def on_timer(self, now_ns: int) -> None: ...
+
+    def on_close(self, now_ns: int, reason: str) -> None: ...
+
+    def on_connect_error(self, now_ns: int, status: int | None, reason: str) -> None: ...
+
+    def take_outgoing(self) -> list[str]: ...
+
+
+class _Connection:
+    """Numbers connections and frames and records everything about them to the sink."""
+
+    def __init__(self, protocol: FeedProtocol, sink: Sink) -> None:
+        self.protocol = protocol
+        self.sink = sink
+        self.stream = protocol.stream
+        self.conn_id = 0
+        self.frame_no = 0
+
+    def record(self, kind: str, payload: str, t_ns: int | None = None) -> None:
+        self.frame_no += 1
+        t = now_ns() if t_ns is None else t_ns
+        self.sink.write_raw(self.stream, RawFrame(t, self.conn_id, self.frame_no, kind, payload))
+
+    def event(self, kind: str, detail: str) -> None:
+        self.sink.write(EventRow(now_ns(), self.stream, self.conn_id, kind, "", detail, None, None))
+
+    async def flush_outgoing(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        for text in self.protocol.take_outgoing():
+            self.record("send", text)
+            await ws.send_str(text)
+
+
+async def run_feed(
+    protocol: FeedProtocol,
+    sink: Sink,
+    *,
+    stop: asyncio.Event,
+    backoff: Backoff | None = None,
+    http: aiohttp.ClientSession | None = None,
+    timer_interval: float = 1.0,
+) -> None:
+    """Keep ``protocol`` connected and fed until ``stop`` is set."""
+    backoff = backoff or Backoff()
+    owns_http = http is None
+    session = http or aiohttp.ClientSession()
+    conn = _Connection(protocol, sink)
+    try:
+        while not stop.is_set():
+            reason = await _connect_once(protocol, conn, session, stop, backoff, timer_interval)
+            if stop.is_set():
+                break
+            delay = backoff.delay(time.monotonic())
+            sink.count(conn.stream, "reconnects")
+            conn.event("reconnect", f"{reason}; retrying in {delay:.1f} s")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+    finally:
+        if owns_http:
+            await session.close()
+
+
+async def _connect_once(
+    protocol: FeedProtocol,
+    conn: _Connection,
+    session: aiohttp.ClientSession,
+    stop: asyncio.Event,
+    backoff: Backoff,
+    timer_interval: float,
+) -> str:
+    """One connection's life; returns why it ended."""
+    url = protocol.url()
+    try:
+        ws = await session.ws_connect(
+            url,
+            headers=protocol.headers(),
+            autoping=False,
+            max_msg_size=MAX_FRAME_BYTES,
+            timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+        )
+    except aiohttp.WSServerHandshakeError as exc:
+        return _connect_failed(protocol, conn, exc.status, f"handshake refused: HTTP {exc.status}")
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return _connect_failed(protocol, conn, None, f"cannot connect: {exc!r}")
+
+    conn.conn_id += 1
+    conn.record("connect", url)
+    conn.event("connect", url)
+    backoff.connected(time.monotonic())
+    protocol.on_open(conn.conn_id, now_ns())
+    reason = "closed by server"
+    try:
+        await conn.flush_outgoing(ws)
+        reason = await _read_loop(protocol, conn, ws, stop, timer_interval)
+    except (aiohttp.ClientError, OSError, ConnectionError) as exc:
+        reason = f"connection error: {exc!r}"
+    finally:
+        t = now_ns()
+        conn.record("disconnect", reason, t)
+        conn.event("disconnect", reason)
+        protocol.on_close(t, reason)
+        protocol.reconnect_reason = None
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return reason
+
+
+def _connect_failed(protocol: FeedProtocol, conn: _Connection, status: int | None, why: str) -> str:
+    t = now_ns()
+    conn.record("error", why, t)
+    conn.sink.count(conn.stream, "errors")
+    protocol.on_connect_error(t, status, why)
+    return why
+
+
+async def _read_loop(
+    protocol: FeedProtocol,
+    conn: _Connection,
+    ws: aiohttp.ClientWebSocketResponse,
+    stop: asyncio.Event,
+    timer_interval: float,
+) -> str:
+    loop = asyncio.get_running_loop()
+    sink, stream = conn.sink, conn.stream
+    last_alive = loop.time()
+    next_timer = last_alive + timer_interval
+    while True:
+        now = loop.time()
+        if now >= next_timer:
+            protocol.on_timer(now_ns())
+            next_timer = now + timer_interval
+            await conn.flush_outgoing(ws)
+        if protocol.reconnect_reason:
+            return protocol.reconnect_reason
+        silence_left = last_alive + protocol.silence_timeout - now
+        if silence_left <= 0:
+            return f"silent for {protocol.silence_timeout:g} s"
+        try:
+            msg = await ws.receive(timeout=min(silence_left, next_timer - now))
+        except TimeoutError:
+            if stop.is_set():
+                return "stopped"
+            continue
+        recv = now_ns()
+        last_alive = loop.time()
+        kind = msg.type
+        if kind is aiohttp.WSMsgType.TEXT:
+            conn.frame_no += 1
+            sink.write_raw(stream, RawFrame(recv, conn.conn_id, conn.frame_no, "frame", msg.data))
+            sink.count(stream, "frames")
+            protocol.on_message(msg.data, recv)
+        elif kind is aiohttp.WSMsgType.BINARY:
+            text = msg.data.decode("utf-8", "replace")
+            conn.frame_no += 1
+            sink.write_raw(stream, RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text))
+            sink.count(stream, "frames")
+            protocol.on_message(text, recv)
+        elif kind is aiohttp.WSMsgType.PING:
+            await ws.pong(msg.data)
+        elif kind is aiohttp.WSMsgType.PONG:
+            pass
+        elif kind is aiohttp.WSMsgType.ERROR:
+            return f"connection error: {ws.exception()!r}"
+        else:
+            code = ws.close_code
+            return f"closed by server (code {code})" if code else "closed by server"
+        await conn.flush_outgoing(ws)
+        if stop.is_set():
+            return "stopped"
