@@ -117,7 +117,7 @@ async def _connect_once(
             headers=protocol.headers(),
             autoping=False,
             max_msg_size=MAX_FRAME_BYTES,
-            timeout=aiohttp.ClientWSTimeout(ws_close=5.0),
+            timeout=aiohttp.ClientWSTimeout(ws_close=1.0),
         )
     except aiohttp.WSServerHandshakeError as exc:
         return _connect_failed(protocol, conn, exc.status, f"handshake refused: HTTP {exc.status}")

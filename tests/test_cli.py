@@ -1,0 +1,44 @@
+"""The CLI skeleton: help, version, and commands that are not built yet."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from arbkit import __version__
+from arbkit.cli import COMMANDS, main
+
+
+def test_help_lists_every_design_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("sim", "record", "monitor", "brti", "check", "report", "backtest"):
+        assert name in out
+
+
+def test_version() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "arbkit.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == f"arbkit {__version__}"
+
+
+@pytest.mark.parametrize("name", [n for n, (module, _) in COMMANDS.items() if module is None])
+def test_unbuilt_commands_say_so_and_exit_2(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([name]) == 2
+    assert "not built yet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_has_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([name, "--help"])
+    assert done.value.code == 0
+    assert "--env" in capsys.readouterr().out
