@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
@@ -120,7 +121,7 @@ async def test_frames_are_recorded_raw_and_a_dropped_connection_reconnects(serve
     kinds = [f.kind for f in raw if f.conn_id == 1]
     assert kinds == ["connect", "send", "frame", "frame", "frame", "disconnect"]
     assert [f.frame_no for f in raw] == sorted(f.frame_no for f in raw)
-    assert all(a.recv_ns <= b.recv_ns for a, b in zip(raw, raw[1:], strict=False))
+    assert all(a.recv_ns <= b.recv_ns for a, b in itertools.pairwise(raw))
     events = [e.kind for e in sink.rows["events"] if isinstance(e, EventRow)]
     assert events[:3] == ["connect", "disconnect", "reconnect"]
     assert sink.counters["test"]["frames"] >= 6
