@@ -1,0 +1,168 @@
+"""Market discovery and rollover: which BTC markets are open right now.
+
+It lists ``GET /markets?series_ticker=S&status=open`` and ``status=unopened`` (all pages) for
+each followed series, periodically (default every 30 s), on demand
+(`MarketDiscovery.request_refresh`, e.g. after a ``market_lifecycle_v2`` message) and just
+after the earliest known open or close. Added, removed and re-termed markets are reported to
+a callback, so the WebSocket side can subscribe/unsubscribe and the REST poller follow.
+
+A market counts as live from its ``open_time`` to its ``close_time`` unless listed as no
+longer trading: an ``initialized`` market already known from the ``unopened`` listing is
+taken live at its open time. That matters because unsigned REST answers come through a CDN
+that caches them for ~15 s (reference §2), so a listing made just after a 15-minute close
+still shows the successor as unopened. Markets past their close or no longer listed are
+dropped; a series whose listing failed keeps what was known until its next good listing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from arbkit.core.clock import now_ns
+from arbkit.core.errors import ArbkitError
+from arbkit.core.events import EventRow
+from arbkit.core.sink import Sink
+from arbkit.venues.kalshi.markets import BTC_SERIES, Market
+from arbkit.venues.kalshi.rest import STREAM, KalshiRest
+
+
+@dataclass(frozen=True, slots=True)
+class MarketChange:
+    """Markets that appeared (full objects) and disappeared (tickers) since the last look,
+    and known markets whose terms changed (a 15-minute strike is published just after open)."""
+
+    added: tuple[Market, ...] = ()
+    removed: tuple[str, ...] = ()
+    updated: tuple[Market, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.updated)
+
+
+OnChange = Callable[[MarketChange], Awaitable[None] | None]
+
+
+def _live(m: Market, now: int) -> bool:
+    """Trading at ``now``: listed open, or an upcoming market whose open time has come."""
+    if now >= m.close_ns:
+        return False
+    return m.is_open or (m.status == "initialized" and m.open_ns <= now)
+
+
+def _terms(m: Market) -> tuple[object, ...]:
+    """What a contract pays on: a change here is reported as an update."""
+    return (m.strike_type, m.floor_strike_e8, m.cap_strike_e8, m.open_ns, m.close_ns)
+
+
+class MarketDiscovery:
+    """Keeps `markets` equal to the open markets of ``series``; reports every change.
+
+    ``clock`` (wall-clock ns) decides which markets are past their close; it is the venue's
+    time, so a test world running on a shifted clock passes its own. ``horizon`` (seconds)
+    limits the live set to markets closing within it: hourly ladders open days ahead, so
+    following every open strike of every future hour is rarely wanted.
+    """
+
+    def __init__(
+        self,
+        client: KalshiRest,
+        series: Iterable[str] = BTC_SERIES,
+        *,
+        interval: float = 30.0,
+        on_change: OnChange | None = None,
+        sink: Sink | None = None,
+        close_grace: float = 0.5,
+        clock: Callable[[], int] = now_ns,
+        horizon: float | None = None,
+    ) -> None:
+        self.client = client
+        self.series = tuple(series)
+        self.interval = interval
+        self.on_change = on_change
+        self.sink: Sink = client.sink if sink is None else sink
+        self.close_grace = close_grace
+        self._clock = clock
+        self.horizon = horizon
+        self.markets: dict[str, Market] = {}
+        """The live markets, by ticker."""
+        self.known: dict[str, Market] = {}
+        """Every listed market (open and upcoming) of the last good listing of each series."""
+        self._wake = asyncio.Event()
+
+    async def refresh(self) -> MarketChange:
+        """List the markets now, update `markets` and report the change (if any)."""
+        known: dict[str, Market] = {}
+        for series in self.series:
+            try:
+                for status in ("open", "unopened"):
+                    listed = await self.client.markets(series_ticker=series, status=status)
+                    known.update((m.ticker, m) for m in listed)
+            except ArbkitError as exc:
+                row = EventRow(now_ns(), STREAM, 0, "error", series, str(exc), None, None)
+                self.sink.write(row)
+                self.sink.count(STREAM, "discovery_errors")
+                known.update((t, m) for t, m in self.known.items() if m.series == series)
+        now = self._clock()
+        self.known = {t: m for t, m in known.items() if m.close_ns > now}
+        return await self._update(now)
+
+    async def _update(self, now: int) -> MarketChange:
+        last_close = now + int(self.horizon * 1e9) if self.horizon is not None else None
+        live = {
+            t: m
+            for t, m in sorted(self.known.items())
+            if _live(m, now) and (last_close is None or m.close_ns <= last_close)
+        }
+        change = MarketChange(
+            tuple(m for t, m in live.items() if t not in self.markets),
+            tuple(sorted(t for t in self.markets if t not in live)),
+            tuple(
+                m
+                for t, m in live.items()
+                if t in self.markets and _terms(m) != _terms(self.markets[t])
+            ),
+        )
+        self.markets = live
+        await self._notify(change)
+        return change
+
+    async def drop(self, tickers: Iterable[str]) -> MarketChange:
+        """Forget markets known to have closed or settled (e.g. from a lifecycle message)."""
+        gone = tuple(sorted(t for t in set(tickers) if self.markets.pop(t, None) is not None))
+        for t in gone:
+            self.known.pop(t, None)
+        change = MarketChange(removed=gone)
+        await self._notify(change)
+        return change
+
+    def request_refresh(self) -> None:
+        """Make `run` list the markets again now instead of at its next scheduled time."""
+        self._wake.set()
+
+    def next_delay(self) -> float:
+        """Seconds until the next scheduled listing: the interval, or just after an open/close."""
+        now = self._clock()
+        edges = [m.close_ns for m in self.known.values()]
+        edges += [m.open_ns for m in self.known.values() if m.open_ns > now]
+        delay = self.interval
+        if edges:
+            delay = min(delay, (min(edges) - now) / 1e9 + self.close_grace)
+        return max(delay, 0.0)
+
+    async def run(self) -> None:
+        """Refresh forever (until cancelled): periodically, after closes, and on request."""
+        while True:
+            self._wake.clear()
+            await self.refresh()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.next_delay())
+
+    async def _notify(self, change: MarketChange) -> None:
+        if change and self.on_change is not None:
+            result = self.on_change(change)
+            if inspect.isawaitable(result):
+                await result
