@@ -115,6 +115,11 @@ class BookSide:
     def best_price(self) -> int | None:
         return self._keys[0] * self._sign if self._keys else None
 
+    def price_at(self, i: int) -> int | None:
+        """The price of the ``i``-th best level (0 = best), or None if the side is shallower."""
+        keys = self._keys
+        return keys[i] * self._sign if i < len(keys) else None
+
     def prices(self, n: int | None = None) -> list[int]:
         """The best ``n`` prices (all if None), best first."""
         keys = self._keys if n is None else self._keys[:n]
@@ -227,12 +232,11 @@ class L2Book:
     @property
     def crossed(self) -> bool:
         """True when the best bid is at or above the best ask (an impossible book)."""
-        b = self.bids.best_price
-        a = self.asks.best_price
-        return b is not None and a is not None and b >= a
+        bids, asks = self.bids._keys, self.asks._keys  # best first; bid keys are negated
+        return bool(bids and asks and -bids[0] >= asks[0])
 
-    def top(self, n: int) -> tuple[list[Level], list[Level]]:
-        """The best ``n`` bids (descending) and asks (ascending)."""
+    def top(self, n: int | None = None) -> tuple[list[Level], list[Level]]:
+        """The best ``n`` bids (descending) and asks (ascending); all levels if None."""
         return self.bids.top(n), self.asks.top(n)
 
     def view(self, depth: int | None = None) -> BookView:

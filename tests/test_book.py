@@ -1,0 +1,132 @@
+"""The shared L2 book: exact levels, ordering, depth walk, truncation, views; vs a dict model."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arbkit.core.book import ASK, BID, BookView, L2Book
+
+
+def _book() -> L2Book:
+    book = L2Book("coinbase", "BTC-USD")
+    book.apply_snapshot(
+        bids=[(100_00, 1), (99_00, 2), (101_00, 3), (98_00, 0)],
+        asks=[(103_00, 5), (102_00, 4), (104_00, 6)],
+        updated_ns=7,
+    )
+    return book
+
+
+def test_snapshot_orders_sides_best_first_and_skips_zero_sizes() -> None:
+    book = _book()
+    assert book.bids.top() == [(101_00, 3), (100_00, 1), (99_00, 2)]
+    assert book.asks.top() == [(102_00, 4), (103_00, 5), (104_00, 6)]
+    assert book.top(2) == ([(101_00, 3), (100_00, 1)], [(102_00, 4), (103_00, 5)])
+    assert (book.best_bid, book.best_ask) == (101_00, 102_00)
+    assert book.bids.best() == (101_00, 3)
+    assert 98_00 not in book.bids
+    assert book.updated_ns == 7
+
+
+def test_set_and_delete_levels() -> None:
+    book = _book()
+    assert book.set(BID, 101_50, 9)
+    assert book.best_bid == 101_50
+    assert book.set(BID, 101_50, 2)  # replace size, no new level
+    assert book.bids.top(1) == [(101_50, 2)]
+    assert book.delete(BID, 101_50)
+    assert not book.delete(BID, 101_50)  # absent level: nothing changed
+    assert book.set(ASK, 102_00, 0)
+    assert book.best_ask == 103_00
+    assert len(book.asks) == 2
+    with pytest.raises(ValueError, match="use 'bid' or 'ask'"):
+        book.set("offer", 1, 1)
+
+
+def test_depth_walk() -> None:
+    book = _book()
+    assert book.asks.size_through(103_00) == 9
+    assert book.asks.size_through(101_00) == 0
+    assert book.bids.size_through(100_00) == 4
+    assert book.bids.size_through(1) == 6
+    assert book.asks.price_for_size(4) == 102_00
+    assert book.asks.price_for_size(5) == 103_00
+    assert book.asks.price_for_size(15) == 104_00
+    assert book.asks.price_for_size(16) is None
+    assert book.bids.price_for_size(4) == 100_00
+
+
+def test_truncate_returns_dropped_prices() -> None:
+    book = _book()
+    assert book.bids.truncate(1) == [100_00, 99_00]
+    assert book.bids.top() == [(101_00, 3)]
+    assert book.asks.truncate(5) == []
+    book.truncate(2)
+    assert book.asks.prices() == [102_00, 103_00]
+
+
+def test_crossed_and_view() -> None:
+    book = _book()
+    view = book.view(depth=2)
+    assert view == BookView("coinbase", ((101_00, 3), (100_00, 1)), ((102_00, 4), (103_00, 5)), 7)
+    assert view.valid
+    book.set(BID, 102_00, 1)
+    assert book.crossed
+    assert not book.view().valid  # a crossed book is never vouched for
+    assert book.view().crossed
+    book.valid = False
+    book.delete(BID, 102_00)
+    assert not book.crossed
+    assert not book.view().valid
+    book.clear()
+    assert book.best_bid is None
+    assert book.bids.best() is None
+    assert book.view().bids == ()
+
+
+_prices = st.integers(min_value=1, max_value=60)
+_ops = st.lists(
+    st.tuples(st.sampled_from([BID, ASK]), _prices, st.integers(min_value=0, max_value=5)),
+    max_size=200,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=_ops, depth=st.integers(min_value=1, max_value=30), n=st.integers(0, 40))
+def test_random_ops_match_a_dict_model(ops: list[tuple[str, int, int]], depth: int, n: int) -> None:
+    book = L2Book()
+    model: dict[str, dict[int, int]] = {BID: {}, ASK: {}}
+    for i, (side, price, size) in enumerate(ops):
+        book.set(side, price, size)
+        if size:
+            model[side][price] = size
+        else:
+            model[side].pop(price, None)
+        if i % 17 == 16:  # now and then, Kraken-style truncation
+            book.truncate(depth)
+            for s, reverse in ((BID, True), (ASK, False)):
+                keep = sorted(model[s], reverse=reverse)[:depth]
+                model[s] = {p: model[s][p] for p in keep}
+    bids = sorted(model[BID].items(), reverse=True)
+    asks = sorted(model[ASK].items())
+    assert book.bids.top() == bids
+    assert book.asks.top() == asks
+    assert book.top(n) == (bids[:n], asks[:n])
+    assert book.best_bid == (bids[0][0] if bids else None)
+    assert book.crossed == bool(bids and asks and bids[0][0] >= asks[0][0])
+    want = sum(s for _, s in asks[:3])
+    assert book.asks.price_for_size(want) == (asks[min(2, len(asks) - 1)][0] if asks else None)
+    if bids:
+        assert book.bids.size_through(bids[-1][0]) == sum(s for _, s in bids)
+
+
+@given(levels=st.lists(st.tuples(_prices, st.integers(0, 5)), max_size=50))
+def test_snapshot_matches_a_dict_model(levels: list[tuple[int, int]]) -> None:
+    book = L2Book()
+    book.set(BID, 999, 1)  # replaced by the snapshot
+    book.apply_snapshot(levels, levels)
+    model = {p: s for p, s in dict(levels).items() if s}
+    assert book.bids.top() == sorted(model.items(), reverse=True)
+    assert book.asks.top() == sorted(model.items())
