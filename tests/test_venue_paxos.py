@@ -1,0 +1,96 @@
+"""Paxos ``/marketdata/{market}`` (format unverified): URL, split snapshots, updates."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from arbkit.core.config import Endpoint
+from arbkit.core.errors import ConfigError
+from arbkit.core.events import EventRow, SpotBookRow
+from arbkit.core.sink import MemorySink
+from arbkit.venues.paxos import PaxosFeed
+from arbkit.venues.spot import make_feed
+
+ENDPOINT = Endpoint("ws://127.0.0.1:1/marketdata", "http://127.0.0.1:1/v2")
+
+
+def snapshot(bids: list[tuple[str, str]], asks: list[tuple[str, str]], *, final: bool) -> str:
+    return orjson.dumps(
+        {
+            "type": "SNAPSHOT",
+            "market": "BTCUSD",
+            "bids": [{"price": p, "amount": a} for p, a in bids],
+            "asks": [{"price": p, "amount": a} for p, a in asks],
+            "final_snapshot": final,
+        }
+    ).decode()
+
+
+def update(side: str, price: str, amount: str) -> str:
+    return orjson.dumps(
+        {"type": "UPDATE", "market": "BTCUSD", "side": side, "price": price, "amount": amount}
+    ).decode()
+
+
+def opened(sink: MemorySink) -> PaxosFeed:
+    feed = make_feed("paxos", ENDPOINT, sink)
+    assert isinstance(feed, PaxosFeed)
+    feed.on_open(1, 0)
+    return feed
+
+
+def test_market_is_chosen_by_the_url() -> None:
+    feed = opened(MemorySink())
+    assert feed.url() == "ws://127.0.0.1:1/marketdata/BTCUSD"
+    assert feed.urls.rest == "http://127.0.0.1:1/v2/markets/BTCUSD/order-book"
+    assert feed.take_outgoing() == []
+    with pytest.raises(ConfigError, match="one market per connection"):
+        make_feed("paxos", ENDPOINT, MemorySink(), symbol=["BTCUSD", "ETHUSD"])
+
+
+def test_split_snapshot_applies_at_final_then_updates() -> None:
+    sink = MemorySink()
+    feed = opened(sink)
+    book = feed.books["BTCUSD"]
+    feed.on_message(snapshot([("19000.25", "0.5")], [], final=False), 1)
+    assert not book.valid
+    assert book.best_bid is None
+    feed.on_message(snapshot([("18999", "1")], [("19001.5", "2")], final=True), 2)
+    assert book.valid
+    assert book.top(5) == (
+        [(1900025000000, 50000000), (1899900000000, 100000000)],
+        [(1900150000000, 200000000)],
+    )
+    feed.on_message(update("BUY", "19000.25", "0"), 3)
+    feed.on_message(update("SELL", "19001", "0.75"), 4)
+    assert book.top(5) == (
+        [(1899900000000, 100000000)],
+        [(1900100000000, 75000000), (1900150000000, 200000000)],
+    )
+    rows = [r for r in sink.rows["spot_book"] if isinstance(r, SpotBookRow)]
+    assert rows[-1] == SpotBookRow(
+        4, None, "paxos", "BTCUSD", "ask", 1900100000000, 75000000, False, None, None, 1
+    )
+
+
+def test_unknown_side_is_malformed() -> None:
+    sink = MemorySink()
+    feed = opened(sink)
+    feed.on_message(snapshot([("19000", "1")], [("19001", "1")], final=True), 1)
+    feed.on_message(update("HOLD", "19000", "1"), 2)
+    kinds = [e.kind for e in sink.rows["events"] if isinstance(e, EventRow)]
+    assert kinds[:2] == ["malformed", "resync"]
+    assert not feed.books["BTCUSD"].valid
+    assert feed.reconnect_reason  # no way to ask Paxos for a snapshot but to reconnect
+
+
+def test_unreadable_frame_resyncs_because_nothing_else_would_reveal_a_lost_update() -> None:
+    sink = MemorySink()
+    feed = opened(sink)
+    feed.on_message(snapshot([("19000", "1")], [("19001", "1")], final=True), 1)
+    feed.on_message('{"type":"UPDATE","market":"BTC', 2)
+    kinds = [e.kind for e in sink.rows["events"] if isinstance(e, EventRow)]
+    assert kinds == ["malformed", "resync"]
+    assert not feed.books["BTCUSD"].valid
+    assert feed.reconnect_reason
