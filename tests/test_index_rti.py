@@ -1,0 +1,458 @@
+"""The BRTI replica: the reference's worked example, an independent slow implementation, and the
+data-quality rules (stale, crossed, one-sided, invalid, potentially erroneous with re-entry)."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from arbkit.core.book import BookView, Level
+from arbkit.index.params import PARAMS, RtiParams
+from arbkit.index.rti import RtiCalculator, RtiResult, order_size_cap
+
+E8 = 10**8
+BTC = PARAMS["BRTI"]
+NOW = 1_800_000_000 * 10**9
+
+
+def lv(*levels: tuple[str, str]) -> tuple[Level, ...]:
+    return tuple((int(Decimal(p) * E8), int(Decimal(s) * E8)) for p, s in levels)
+
+
+# Reference §1.7: the capped consolidated book.
+WORKED_BIDS = lv(
+    ("99990", "0.6"), ("99985", "1.4"), ("99980", "2.0"),
+    ("99970", "3.0"), ("99950", "5.0"), ("99500", "10"),
+)  # fmt: skip
+WORKED_ASKS = lv(
+    ("100010", "0.5"), ("100015", "1.0"), ("100020", "2.5"),
+    ("100040", "3.0"), ("100060", "5.0"), ("100600", "10"),
+)  # fmt: skip
+
+
+def book(
+    venue: str,
+    bids: tuple[Level, ...],
+    asks: tuple[Level, ...],
+    *,
+    age_s: float = 0.0,
+    valid: bool = True,
+) -> BookView:
+    return BookView(venue, bids, asks, NOW - int(age_s * 1e9), valid)
+
+
+def simple(venue: str, mid: str, *, half: str = "5", size: str = "2", depth: int = 20) -> BookView:
+    """A book around ``mid`` with ``depth`` levels a dollar apart on each side."""
+    m = Decimal(mid)
+    h = Decimal(half)
+    return book(
+        venue,
+        lv(*[(str(m - h - i), size) for i in range(depth)]),
+        lv(*[(str(m + h + i), size) for i in range(depth)]),
+    )
+
+
+def calc(*books: BookView, params: RtiParams = BTC) -> RtiResult:
+    return RtiCalculator(params).calculate(books, NOW)
+
+
+# -- the worked example ------------------------------------------------------------------------
+
+
+def test_worked_example_gives_100002_00() -> None:
+    r = calc(book("coinbase", WORKED_BIDS, WORKED_ASKS))
+    assert r.value == Decimal("100002.00")
+    assert r.value_e8 == 100002 * E8
+    assert r.utilized_depth == 12
+    assert r.cap is not None
+    assert r.cap > 10  # the cap does not bind: the book is already the capped one
+    assert r.venues_used == ("coinbase",)
+    assert r.excluded == {}
+    assert r.venues[0].depth_used == pytest.approx(12.0)
+
+
+def test_worked_example_split_over_venues_is_the_same_book() -> None:
+    """Levels spread over three venues (one price on two venues) consolidate to §1.7's book."""
+    bids, asks = list(WORKED_BIDS), list(WORKED_ASKS)
+    a = book("a", (bids[0], (bids[1][0], bids[1][1] - E8 // 2), bids[4]), (asks[0], asks[3]))
+    b = book("b", ((bids[1][0], E8 // 2), bids[2], bids[5]), (asks[1], asks[4], asks[5]))
+    c = book("c", (bids[3],), (asks[2],))
+    r = calc(a, b, c)
+    assert r.value == Decimal("100002.00")
+    assert r.utilized_depth == 12
+    assert r.cap is not None
+    assert r.cap > 10
+    shares = [v.depth_used for v in r.venues]
+    assert sum(s or 0 for s in shares) == pytest.approx(12.0)
+
+
+def test_worked_example_weights() -> None:
+    """§1.7's normalised weights for v_T = 12 (λ = 1/3.6)."""
+    w = np.exp(-np.arange(1, 13) / 3.6)
+    w /= w.sum()
+    expected = [.2515, .1905, .1443, .1093, .0828, .0627,
+                .0475, .0360, .0273, .0206, .0156, .0118]  # fmt: skip
+    assert w.round(4).tolist() == expected
+
+
+# -- an independent, slow implementation ---------------------------------------------------------
+
+
+def slow_cap(books: list[BookView], params: RtiParams) -> int:
+    """The cap straight from the reference's wording, with exact fractions."""
+    b1 = max(b.bids[0][0] for b in books)
+    a1 = min(b.asks[0][0] for b in books)
+    window = Fraction(params.cap_window)
+    sample: list[int] = []
+    for levels, inside, nearness in (
+        ([lvl for b in books for lvl in b.bids], lambda p: p >= (1 - window) * b1, lambda p: -p),
+        ([lvl for b in books for lvl in b.asks], lambda p: p <= (1 + window) * a1, lambda p: p),
+    ):
+        chosen = [s for p, s in levels if inside(p)]
+        rest = sorted((lvl for lvl in levels if not inside(lvl[0])), key=lambda x: nearness(x[0]))
+        if len(chosen) < params.cap_min_orders and rest:
+            need = params.cap_min_orders - len(chosen)
+            last = nearness(rest[min(need, len(rest)) - 1][0])
+            chosen += [s for p, s in rest if nearness(p) <= last]
+        sample += chosen
+    x = sorted(sample)
+    n = len(x)
+    k = math.floor(Fraction(params.cap_trim) * n)
+    mean = Fraction(sum(x[k : n - k]), n - 2 * k)
+    w = [x[k]] * k + x[k : n - k] + [x[n - k - 1]] * k
+    wm = Fraction(sum(w), n)
+    var = sum((Fraction(v) - wm) ** 2 for v in w) / (n - 1) if n > 1 else Fraction(0)
+    with localcontext() as ctx:
+        ctx.prec = 60
+        sigma = (Decimal(var.numerator) / Decimal(var.denominator)).sqrt()
+        return math.floor(mean) + math.floor(params.cap_sigmas * sigma)
+
+
+def slow_value(books: list[BookView], cap: int, params: RtiParams) -> tuple[Decimal, int]:
+    """Value and utilized depth (in spacings) from the consolidated capped book."""
+    consolidated = []
+    for side in ("bids", "asks"):
+        levels: dict[int, int] = {}
+        for b in books:
+            for p, s in getattr(b, side):
+                levels[p] = levels.get(p, 0) + min(s, cap)
+        consolidated.append(sorted(levels.items(), reverse=side == "bids"))
+    bids, asks = consolidated
+    s = params.spacing_e8
+
+    def marginal(levels: list[tuple[int, int]], v: int) -> int | None:
+        total = 0
+        for p, size in levels:
+            total += size
+            if total >= v:
+                return p
+        return None
+
+    mids: list[Fraction] = []
+    j = 1
+    while True:
+        bid, ask = marginal(bids, j * s), marginal(asks, j * s)
+        if bid is None or ask is None:
+            break
+        if Fraction(ask - bid, ask + bid) > Fraction(params.deviation) and mids:
+            break
+        mids.append(Fraction(ask + bid, 2))
+        if Fraction(ask - bid, ask + bid) > Fraction(params.deviation):
+            break
+        j += 1
+    with localcontext() as ctx:
+        ctx.prec = 50
+        if not mids:
+            raw = Decimal(bids[0][0] + asks[0][0]) / 2
+        else:
+            n = len(mids)
+            r = (Decimal(-1) / (params.weight_scale * n)).exp()
+            weights = [r**i for i in range(1, n + 1)]
+            terms = zip(mids, weights, strict=True)
+            num = sum((Decimal(m.numerator) / m.denominator * w for m, w in terms), Decimal(0))
+            raw = num / sum(weights, Decimal(0))
+        value = (raw / E8).quantize(Decimal(1).scaleb(-params.decimals), ROUND_HALF_UP)
+    return value, len(mids)
+
+
+@st.composite
+def venue_books(draw: st.DrawFn) -> list[BookView]:
+    """1-5 healthy venues within 0.4 % of $100,000, 1-60 levels a side."""
+    books = []
+    for i in range(draw(st.integers(1, 5))):
+        mid = 100_000 * E8 + draw(st.integers(-400, 400)) * E8
+        half = draw(st.integers(1, 2000)) * 10**6 // 2
+        sides = []
+        for sign in (-1, 1):
+            price = mid + sign * half
+            levels = []
+            for _ in range(draw(st.integers(1, 60))):
+                levels.append((price, draw(st.integers(1, 300)) * E8 // 100))
+                # Mostly cents to dollars apart; now and then a jump of $1,000-$10,000 so that
+                # some books reach past the cap window and the 50-order widening kicks in.
+                step = draw(st.one_of(st.integers(1, 4000), st.integers(100_000, 1_000_000)))
+                price += sign * step * 10**6
+            sides.append(tuple(levels))
+        books.append(book(f"v{i}", sides[0], sides[1]))
+    return books
+
+
+@settings(max_examples=50, deadline=None)
+@given(venue_books())
+def test_matches_a_slow_exact_implementation(books: list[BookView]) -> None:
+    r = calc(*books)
+    assert r.cap is not None
+    cap = int(r.cap * E8)
+    assert cap == slow_cap(books, BTC)
+    value, steps = slow_value(books, cap, BTC)
+    assert r.value == value
+    if steps:
+        assert r.utilized_depth == max(steps, 1)
+        assert sum(v.depth_used or 0 for v in r.venues) == pytest.approx(steps)
+    else:
+        assert r.utilized_depth == 0
+        assert "mid-price fallback" in r.note
+
+
+@settings(max_examples=25, deadline=None)
+@given(venue_books(), st.randoms(use_true_random=False))
+def test_venue_order_does_not_matter(books: list[BookView], rnd: object) -> None:
+    shuffled = list(books)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    a, b = calc(*books), calc(*shuffled)
+    assert (a.value_e8, a.utilized_depth, a.cap, a.venues_used) == (
+        b.value_e8,
+        b.utilized_depth,
+        b.cap,
+        b.venues_used,
+    )
+    assert a.venues == b.venues
+
+
+def test_other_index_parameters_are_used() -> None:
+    """ETH: spacing 25, D 1 %: 30 ETH a side in one level -> one step of 25 ETH."""
+    eth = PARAMS["ETHUSD_RTI"]
+    r = calc(book("x", lv(("3000", "30")), lv(("3001", "30"))), params=eth)
+    assert r.index_id == "ETHUSD_RTI"
+    assert r.utilized_depth == 25
+    assert r.value == Decimal("3000.50")
+    assert list(PARAMS) == ["BRTI", "ETHUSD_RTI", "SOLUSD_RTI", "XRPUSD_RTI"]
+    assert PARAMS["XRPUSD_RTI"].ped == Decimal("0.10")
+    assert PARAMS["XRPUSD_RTI"].ped_reentry == Decimal("0.05")
+    assert PARAMS["BRTI"].deviation == Decimal("0.005")
+
+
+# -- the order-size cap --------------------------------------------------------------------------
+
+
+def test_cap_formula_on_a_known_sample() -> None:
+    """100 sizes 1..100 BTC: k = 1, trimmed mean 50.5, winsorized std over 2..99 plus ends."""
+    sample = np.arange(1, 101, dtype=np.int64) * E8
+    w = [2, *list(range(2, 100)), 99]
+    mean = sum(w) / 100
+    sigma = math.sqrt(sum((x - mean) ** 2 for x in w) / 99)
+    assert order_size_cap(sample, Decimal("0.01"), 5) == pytest.approx(
+        int(50.5 * E8) + int(5 * sigma * E8), abs=2
+    )
+
+
+def test_a_huge_order_is_capped() -> None:
+    """A 10,000 BTC bid among 2 BTC levels is trimmed from the cap sample and enters at the cap.
+
+    Uncapped it would hold the bid curve at the best bid for the whole depth and lift the value;
+    capped (at exactly 2 BTC here) the result is the one without the whale.
+    """
+    normal = [simple(f"v{i}", "100000", depth=30) for i in range(4)]
+    whale_bids = ((normal[0].bids[0][0], 10_000 * E8), *normal[0].bids[1:])
+    r = calc(book("v0", whale_bids, normal[0].asks), *normal[1:])
+    assert r.cap == 2
+    plain = calc(*normal)
+    assert (r.value, r.utilized_depth) == (plain.value, plain.utilized_depth)
+    assert [v.depth_used for v in r.venues] == [v.depth_used for v in plain.venues]
+    # 80 levels: nothing trimmed (k = 0), so a 3 BTC level raises the cap to 2 + 5σ ≈ 2.57.
+    small = [simple(f"v{i}", "100000", depth=10) for i in range(4)]
+    bigger = ((small[0].bids[0][0], 3 * E8), *small[0].bids[1:])
+    r3 = calc(book("v0", bigger, small[0].asks), *small[1:])
+    sizes = [3.0] + [2.0] * 79
+    sigma = float(np.std(sizes, ddof=1))
+    assert r3.cap == Decimal(int(np.mean(sizes) * E8) + int(5 * sigma * E8)).scaleb(-8)
+
+
+def test_cap_sample_widens_to_50_orders_nearest_first() -> None:
+    """Only 2 levels a side within 5 %: the nearest 48 beyond join the sample, the rest not."""
+    inside = [("99000", "1"), ("98000", "1")]
+    beyond = [(str(90000 - i), "1") for i in range(48)] + [
+        (str(50000 - i), "1000") for i in range(5)
+    ]
+    asks_in = [("101000", "1"), ("102000", "1")]
+    asks_out = [(str(110000 + i), "1") for i in range(48)] + [
+        (str(200000 + i), "1000") for i in range(5)
+    ]
+    r = calc(book("x", lv(*inside, *beyond), lv(*asks_in, *asks_out)))
+    # 100 one-BTC orders (the 1000 BTC ones are never reached): mean 1, deviation 0.
+    assert r.cap == 1
+
+
+# -- data quality --------------------------------------------------------------------------------
+
+
+def test_stale_venue_drops_out_strictly_after_the_lag_threshold() -> None:
+    fresh = [simple(f"v{i}", "100000") for i in range(3)]
+    at_limit = book("old", fresh[0].bids, fresh[0].asks, age_s=10)
+    assert "old" in calc(*fresh, at_limit).venues_used
+    stale = book("old", fresh[0].bids, fresh[0].asks, age_s=10.5)
+    r = calc(*fresh, stale)
+    assert "old" not in r.venues_used
+    assert r.excluded["old"].startswith("stale: 10.5 s old")
+
+
+@pytest.mark.parametrize(
+    ("bids", "asks", "valid", "reason"),
+    [
+        ((), (), True, "empty book"),
+        (lv(("100", "1")), (), True, "one-sided: no asks"),
+        ((), lv(("100", "1")), True, "one-sided: no bids"),
+        (lv(("101", "1")), lv(("100", "1")), True, "crossed: best bid 101 >= best ask 100"),
+        (lv(("100", "1")), lv(("100", "1")), True, "crossed: best bid 100 >= best ask 100"),
+        (lv(("99", "1")), lv(("100", "1")), False, "invalid: the feed does not vouch"),
+    ],
+)
+def test_erroneous_books_are_excluded(
+    bids: tuple[Level, ...], asks: tuple[Level, ...], valid: bool, reason: str
+) -> None:
+    good = simple("good", "100")
+    r = calc(good, book("bad", bids, asks, valid=valid))
+    assert r.venues_used == ("good",)
+    assert r.excluded["bad"].startswith(reason)
+    assert r.value == calc(good).value
+    only_bad = calc(book("bad", bids, asks, valid=valid))
+    assert only_bad.value is None
+    assert only_bad.value_e8 is None
+    assert only_bad.note == "no valid venue: all 1 venues excluded"
+
+
+def test_no_venue_gives_no_value_and_says_why() -> None:
+    r = calc()
+    assert r.value_e8 is None
+    assert r.utilized_depth is None
+    assert r.cap is None
+    assert r.note == "no venue books given"
+
+
+def test_duplicate_venue_is_refused() -> None:
+    with pytest.raises(ValueError, match="two books for venue 'a'"):
+        calc(simple("a", "100"), simple("a", "101"))
+
+
+def test_mid_price_fallback_rounds_half_up() -> None:
+    """Less than one spacing on a side: the consolidated mid, 100000.005 -> 100000.01."""
+    r = calc(book("x", lv(("100000.00", "0.4")), lv(("100000.01", "0.3"))))
+    assert r.value == Decimal("100000.01")
+    assert r.utilized_depth == 0
+    assert r.note.startswith("mid-price fallback")
+
+
+def test_rounding_of_a_single_step_is_half_up() -> None:
+    """v_T = s (spread beyond D at once): the value is midPV(s) rounded half up."""
+    r = calc(book("x", lv(("99000.00", "1")), lv(("101000.01", "1"))))
+    assert r.utilized_depth == 1
+    assert r.value == Decimal("100000.01")  # 100000.005
+
+
+# -- potentially erroneous data ------------------------------------------------------------------
+
+
+def at(venue: str, mid: Decimal) -> BookView:
+    return simple(venue, str(mid))
+
+
+def test_venue_10_percent_off_is_excluded_until_back_within_2_5_percent() -> None:
+    c = RtiCalculator()
+    healthy = [at(f"v{i}", Decimal(100000)) for i in range(4)]
+
+    def step(off: str) -> RtiResult:
+        return c.calculate([*healthy, at("odd", Decimal(off))], NOW)
+
+    r = step("110000")
+    assert "odd" in r.excluded
+    assert r.excluded["odd"].startswith("potentially erroneous: mid 10.00%")
+    assert r.value == calc(*healthy).value
+    assert c.potentially_erroneous == {"odd"}
+    for off in ("103000", "102600", "97450"):  # within PED now, but not within 2.5 %
+        assert "odd" in step(off).excluded, off
+    r = step("102400")
+    assert "odd" in r.venues_used
+    assert "odd" not in r.excluded
+    assert c.potentially_erroneous == frozenset()
+    # A fresh calculator admits 3 % (inside PED); this one, re-admitted, does too.
+    assert "odd" in calc(*healthy, at("odd", Decimal(103000))).venues_used
+    assert "odd" in step("103000").venues_used
+    assert "odd" in step("105000").venues_used  # exactly 5 % is not "more than" PED
+
+
+def test_state_survives_a_stale_spell() -> None:
+    c = RtiCalculator()
+    healthy = [at(f"v{i}", Decimal(100000)) for i in range(3)]
+    c.calculate([*healthy, at("odd", Decimal(90000))], NOW)
+    near = at("odd", Decimal(100000))
+    stale = BookView("odd", near.bids, near.asks, NOW - 60 * 10**9)
+    assert c.calculate([*healthy, stale], NOW).excluded["odd"].startswith("stale")
+    r = c.calculate([*healthy, at("odd", Decimal(103000))], NOW)
+    assert r.excluded["odd"].startswith("potentially erroneous: mid still 3.00%")
+
+
+def test_median_is_of_the_other_venues() -> None:
+    """Leave-one-out: with the all-venue median the 6 % venue would be judged against itself."""
+    books = [at("a", Decimal(100000)), at("b", Decimal(106000)), at("c", Decimal(106000))]
+    r = calc(*books)
+    # a: median of b, c = 106000 -> 5.66 % off; b: median of a, c = 103000 -> 2.9 %.
+    assert list(r.excluded) == ["a"]
+    assert r.venues_used == ("b", "c")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(-1200, 1200), min_size=1, max_size=12))
+def test_hysteresis_matches_the_rule(offsets_bp: list[int]) -> None:
+    """One venue moving by basis points against four at 100,000: out above 5 %, back below 2.5 %."""
+    c = RtiCalculator()
+    healthy = [at(f"v{i}", Decimal(100000)) for i in range(4)]
+    out = False
+    for bp in offsets_bp:
+        r = c.calculate([*healthy, at("odd", Decimal(100000) * (1 + Decimal(bp) / 10000))], NOW)
+        dev = abs(bp)
+        out = dev >= 250 if out else dev > 500
+        assert ("odd" in r.excluded) is out, (bp, r.excluded)
+        assert len(r.venues_used) == (4 if out else 5)
+
+
+def test_unchanged_books_reuse_cached_arrays_and_changed_ones_do_not() -> None:
+    c = RtiCalculator()
+    a, b = simple("a", "100000"), simple("b", "100000")
+    first = c.calculate([a, b], NOW)
+    assert c.calculate([a, b], NOW) == first
+    moved = simple("b", "100010")
+    assert c.calculate([a, moved], NOW).value != first.value
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(1, 2**44), min_size=1, max_size=300),
+    st.sampled_from([Decimal("0.01"), Decimal("0.1"), Decimal("0.25")]),
+)
+def test_cap_is_exact_for_any_sizes(sizes: list[int], trim: Decimal) -> None:
+    """Exact against fractions, including sizes whose squares overflow int64 sums."""
+    x = sorted(sizes)
+    n = len(x)
+    k = math.floor(trim * n)
+    mean = Fraction(sum(x[k : n - k]), n - 2 * k)
+    w = [x[k]] * k + x[k : n - k] + [x[n - k - 1]] * k
+    wm = Fraction(sum(w), n)
+    var = sum((v - wm) ** 2 for v in w) / (n - 1) if n > 1 else Fraction(0)
+    expected = math.floor(mean) + math.isqrt(math.floor(25 * var))
+    assert order_size_cap(np.array(sizes, dtype=np.int64), trim, 5) == expected
