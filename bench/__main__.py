@@ -41,12 +41,11 @@ def main(argv: list[str]) -> int:
         started = time.perf_counter()
         print(f"running {name} ...", file=sys.stderr, flush=True)
         module = importlib.import_module(f"bench.bench_{name}")
-        for row in module.run():
-            rows.append({"module": name, **row})
+        rows.extend({"module": name, **row} for row in module.run())
         print(f"  {name} took {time.perf_counter() - started:.1f} s", file=sys.stderr)
     headers = ["module", "name", "value", "unit", "target", "note"]
     table = [[_fmt(r.get(h, "")) for h in headers] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in table)) if table else len(h) for i, h in enumerate(headers)]
+    widths = [max([len(h)] + [len(r[i]) for r in table]) for i, h in enumerate(headers)]
     print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in table:
