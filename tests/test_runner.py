@@ -189,3 +189,58 @@ async def test_protocol_can_ask_for_a_reconnect(serve) -> None:  # type: ignore[
     proto = Recorder(await serve(handler))
     await run_until(proto, MemorySink(), lambda: len(proto.opened) >= 2)
     assert proto.closed[0] == "asked to"
+
+
+class _Get:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+class Fetcher(Recorder):
+    """Asks the runner for a REST GET when it connects (like Bitstamp's diff snapshot)."""
+
+    def __init__(self, url: str, rest_url: str) -> None:
+        super().__init__(url)
+        self.rest_url = rest_url
+        self.pending: list[_Get] = []
+        self.replies: list[tuple[str, int, str]] = []
+
+    def on_open(self, conn_id: int, now_ns: int) -> None:
+        super().on_open(conn_id, now_ns)
+        self.pending.append(_Get(self.rest_url))
+
+    def take_http(self) -> list[_Get]:
+        out, self.pending = self.pending, []
+        return out
+
+    def on_http_response(self, request: _Get, status: int, text: str, recv_ns: int) -> None:
+        self.replies.append((request.url, status, text))
+
+
+async def test_runner_makes_the_gets_a_protocol_asks_for_and_records_them(serve) -> None:  # type: ignore[no-untyped-def]
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await asyncio.sleep(3)
+        return ws
+
+    sink = MemorySink()
+    app = web.Application()
+
+    async def book(_: web.Request) -> web.Response:
+        return web.Response(text='{"bids":[]}')
+
+    app.router.add_get("/book", book)
+    runner = web.AppRunner(app, shutdown_timeout=0.2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    proto = Fetcher(await serve(handler), f"http://127.0.0.1:{runner.addresses[0][1]}/book")
+    try:
+        await run_until(proto, sink, lambda: bool(proto.replies))
+    finally:
+        await runner.cleanup()
+    assert proto.replies == [(proto.rest_url, 200, '{"bids":[]}')]
+    kinds = [(f.kind, f.payload) for f in sink.raw["test"] if f.kind in ("send", "http")]
+    assert ("send", f"GET {proto.rest_url}") in kinds
+    assert ("http", '{"bids":[]}') in kinds

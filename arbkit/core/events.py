@@ -31,9 +31,9 @@ class Row(msgspec.Struct, frozen=True, gc=False):
 class RawFrame(Row, frozen=True, gc=False):
     """One frame as received (or sent), before parsing: the source of truth.
 
-    ``kind`` is ``frame`` (received), ``send`` (a command we sent), ``connect``,
-    ``disconnect`` or ``error``; ``payload`` holds the frame text, or a short reason for the
-    non-frame kinds. Raw rows live under ``raw/<stream>/`` rather than in one table.
+    ``kind`` is ``frame`` (received), ``send`` (a command or request we sent), ``http`` (a
+    REST reply a feed asked for), ``connect``, ``disconnect`` or ``error``; ``payload`` holds
+    the frame text, or a short reason for the non-frame kinds. Raw rows live under ``raw/<stream>/`` rather than in one table.
     """
 
     recv_ns: int

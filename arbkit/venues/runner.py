@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 
@@ -48,15 +49,31 @@ class FeedProtocol(Protocol):
     def take_outgoing(self) -> list[str]: ...
 
 
+@runtime_checkable
+class HttpRequester(Protocol):
+    """A protocol that also needs REST GETs made for it (e.g. Bitstamp's diff snapshot)."""
+
+    def take_http(self) -> Sequence[HttpGet]: ...
+
+    def on_http_response(self, request: Any, status: int, text: str, recv_ns: int) -> None: ...
+
+
+class HttpGet(Protocol):
+    url: str
+
+
 class _Connection:
     """Numbers connections and frames and records everything about them to the sink."""
 
-    def __init__(self, protocol: FeedProtocol, sink: Sink) -> None:
+    def __init__(self, protocol: FeedProtocol, sink: Sink, http: aiohttp.ClientSession) -> None:
         self.protocol = protocol
         self.sink = sink
+        self.http = http
         self.stream = protocol.stream
         self.conn_id = 0
         self.frame_no = 0
+        self.requester = protocol if isinstance(protocol, HttpRequester) else None
+        self.gets: set[asyncio.Task[None]] = set()
 
     def record(self, kind: str, payload: str, t_ns: int | None = None) -> None:
         self.frame_no += 1
@@ -70,6 +87,28 @@ class _Connection:
         for text in self.protocol.take_outgoing():
             self.record("send", text)
             await ws.send_str(text)
+        if self.requester is not None:
+            for request in self.requester.take_http():
+                task = asyncio.create_task(self._get(self.requester, request))
+                self.gets.add(task)
+                task.add_done_callback(self.gets.discard)
+
+    async def _get(self, requester: HttpRequester, request: HttpGet) -> None:
+        """Make one GET for the protocol; the reply is recorded raw as kind ``http``."""
+        self.record("send", f"GET {request.url}")
+        try:
+            async with self.http.get(request.url) as resp:
+                text = await resp.text()
+                status = resp.status
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            text, status = repr(exc), 0
+        recv = now_ns()
+        self.record("http" if status else "error", text, recv)
+        requester.on_http_response(request, status, text, recv)
+
+    def cancel_gets(self) -> None:
+        for task in self.gets:
+            task.cancel()
 
 
 async def run_feed(
@@ -85,7 +124,7 @@ async def run_feed(
     backoff = backoff or Backoff()
     owns_http = http is None
     session = http or aiohttp.ClientSession()
-    conn = _Connection(protocol, sink)
+    conn = _Connection(protocol, sink, session)
     try:
         while not stop.is_set():
             reason = await _connect_once(protocol, conn, session, stop, backoff, timer_interval)
@@ -139,6 +178,7 @@ async def _connect_once(
         t = now_ns()
         conn.record("disconnect", reason, t)
         conn.event("disconnect", reason)
+        conn.cancel_gets()
         protocol.on_close(t, reason)
         protocol.reconnect_reason = None
         with contextlib.suppress(Exception):
