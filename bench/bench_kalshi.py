@@ -16,32 +16,40 @@ from collections.abc import Callable
 
 import orjson
 
+from arbkit.core.fixed import format_fixed
 from arbkit.core.sink import NullSink
 from arbkit.venues.kalshi.protocol import KalshiProtocol
 
 MARKETS = [f"KXBTC15M-26NOV242315-{i:02d}" for i in range(8)]
-FRAMES = 200_000
+FRAMES = 100_000
 
 
 def make_frames(n: int = FRAMES, seed: int = 7) -> tuple[list[str], list[str]]:
     """Subscribed + snapshot frames, then ``n`` delta frames (seq contiguous on sid 1)."""
     rng = random.Random(seed)
     books: dict[tuple[str, str], dict[int, int]] = {}
+    grids = {"yes": range(3000, 4800, 100), "no": range(3500, 5300, 100)}  # never crossed
     head = ['{"type":"subscribed","id":1,"msg":{"channel":"orderbook_delta","sid":1}}\n']
     seq = 0
     for m in MARKETS:
         seq += 1
-        yes = {p: rng.randint(1, 500_000) for p in range(3000, 4800, 100)}
-        no = {p: rng.randint(1, 500_000) for p in range(3500, 5300, 100)}
+        yes = {p: rng.randint(1, 500_000) for p in grids["yes"]}
+        no = {p: rng.randint(1, 500_000) for p in grids["no"]}
         books[(m, "yes")], books[(m, "no")] = yes, no
         msg = {
             "market_ticker": m,
             "market_id": "fb95fe57-d4f2-4f3f-956c-f7011063d20f",
-            "yes_dollars_fp": [[f"{p / 1e4:.4f}", f"{q / 100:.2f}"] for p, q in sorted(yes.items())],
+            "yes_dollars_fp": [
+                [f"{p / 1e4:.4f}", f"{q / 100:.2f}"] for p, q in sorted(yes.items())
+            ],
             "no_dollars_fp": [[f"{p / 1e4:.4f}", f"{q / 100:.2f}"] for p, q in sorted(no.items())],
         }
         frame = {"type": "orderbook_snapshot", "sid": 1, "seq": seq, "msg": msg}
         head.append(orjson.dumps(frame).decode() + "\n")
+    # Market makers re-quote the same sizes: real captures repeat delta strings heavily
+    # (94 distinct in 245 deltas, fixtures/real/kalshi/cockpit_*), so sizes come from a pool.
+    sizes = [rng.choice((100, 200, 300, 500, 1000, 2500, 10000, 50000)) for _ in range(200)]
+    sizes += [rng.randint(1, 200_000) for _ in range(1800)]
     deltas = []
     ts_ms = 1_795_000_000_000
     for _ in range(n):
@@ -50,32 +58,52 @@ def make_frames(n: int = FRAMES, seed: int = 7) -> tuple[list[str], list[str]]:
         m = rng.choice(MARKETS)
         side = rng.choice(("yes", "no"))
         levels = books[(m, side)]
-        price = rng.choice(list(levels))
-        have = levels[price]
-        delta = rng.randint(1, 20_000) if rng.random() < 0.55 or have < 2 else -rng.randint(1, have)
-        if have + delta == 0:
-            delta += 1  # keep the ladder populated
+        price = rng.choice(grids[side])
+        have = levels.get(price, 0)
+        size, roll = rng.choice(sizes), rng.random()
+        if have and roll < 0.05:
+            delta = -have  # the level goes away
+        elif size < have and roll < 0.5:
+            delta = -size
+        else:
+            delta = size
         levels[price] = have + delta
-        deltas.append(
-            '{"type":"orderbook_delta","sid":1,"seq":%d,"msg":{"market_ticker":"%s",'
-            '"market_id":"fb95fe57-d4f2-4f3f-956c-f7011063d20f","price_dollars":"%.4f",'
-            '"delta_fp":"%s","side":"%s","ts":"2026-11-24T23:15:00.12345Z","ts_ms":%d}}\n'
-            % (seq, m, price / 1e4, f"{delta / 100:.2f}", side, ts_ms)
-        )
+        dmsg: dict[str, object] = {
+            "market_ticker": m,
+            "market_id": "fb95fe57-d4f2-4f3f-956c-f7011063d20f",
+            "price_dollars": format_fixed(price, 4),
+            "delta_fp": format_fixed(delta, 2),
+            "side": side,
+            "ts": "2026-11-24T23:15:00.12345Z",
+            "ts_ms": ts_ms,
+        }
+        frame = {"type": "orderbook_delta", "sid": 1, "seq": seq, "msg": dmsg}
+        deltas.append(orjson.dumps(frame).decode() + "\n")
     return head, deltas
 
 
-def _rate(frames: list[str], feed: Callable[[str], None]) -> float:
-    t0 = time.perf_counter()
+def _rate(frames: list[str], feed: Callable[[str, int], None]) -> float:
+    """Frames per CPU second through ``feed(text, recv_ns)``, called as the runner calls it.
+
+    CPU time of this process (one thread), not wall time: the machine is shared, and waiting
+    for another process's turn on the core is not time spent parsing.
+    """
+    recv = time.time_ns()
+    t0 = time.process_time()
     for text in frames:
-        feed(text)
-    return len(frames) / (time.perf_counter() - t0)
+        feed(text, recv)
+    return len(frames) / (time.process_time() - t0)
 
 
-def _naive(loads: Callable[[str], object]) -> Callable[[str], None]:
+def _best(runs: int, measure: Callable[[], float]) -> float:
+    """Best of several runs: the machine is shared, so the fastest run is the least disturbed."""
+    return max(measure() for _ in range(runs))
+
+
+def _naive(loads: Callable[[str], object]) -> Callable[[str, int], None]:
     book: dict[tuple[str, str], dict[str, float]] = {}
 
-    def feed(text: str) -> None:
+    def feed(text: str, recv_ns: int) -> None:
         frame = loads(text)
         assert isinstance(frame, dict)
         msg = frame["msg"]
@@ -92,26 +120,31 @@ def _naive(loads: Callable[[str], object]) -> Callable[[str], None]:
 
 def run() -> list[dict[str, object]]:
     head, deltas = make_frames()
-    proto = KalshiProtocol(NullSink())
-    for text in head:
-        proto.on_message(text, 0)
-    recv = time.time_ns()
-    arbkit = _rate(deltas, lambda text: proto.on_message(text, recv))
-    if not all(b.valid for b in proto.books.values()) or proto.subs["orderbook_delta"].last_seq != (
-        len(head) - 1 + len(deltas)
-    ):
-        msg = "benchmark book did not stay valid: the hot path is broken"
-        raise RuntimeError(msg)
-    naive_orjson = _rate(deltas, _naive(orjson.loads))
-    naive_json = _rate(deltas, _naive(json.loads))
-    note = f"{len(deltas)} current-era deltas over {len(MARKETS)} markets, one core, in-process"
+    last_seq = len(head) - 1 + len(deltas)
+
+    def arbkit_rate() -> float:
+        proto = KalshiProtocol(NullSink())
+        for text in head:
+            proto.on_message(text, 0)
+        rate = _rate(deltas, proto.on_message)
+        books_ok = all(b.valid for b in proto.books.values())
+        if not books_ok or proto.subs["orderbook_delta"].last_seq != last_seq:
+            msg = "benchmark books did not stay valid: the hot path is broken"
+            raise RuntimeError(msg)
+        return rate
+
+    arbkit = _best(3, arbkit_rate)
+    naive_orjson = _best(3, lambda: _rate(deltas, _naive(orjson.loads)))
+    naive_json = _best(3, lambda: _rate(deltas, _naive(json.loads)))
+    note = f"{len(deltas)} current-era deltas, {len(MARKETS)} markets, one core (CPU time)"
     return [
         {
             "name": "kalshi delta text -> row -> book (arbkit, seq checked, exact ints)",
             "value": round(arbkit),
             "unit": "frames/s",
             "target": ">= 400k/s",
-            "note": note,
+            "note": f"{note}; {arbkit / naive_json:.2f}x the json.loads baseline, "
+            f"{arbkit / naive_orjson:.2f}x the orjson one (same run)",
         },
         {
             "name": "kalshi delta baseline: orjson.loads + dict book (floats, no seq)",
