@@ -275,11 +275,6 @@ def count_e2(obj: Mapping[str, Any], name: str) -> int | None:
     return None if count is None else parse_number(count, KALSHI_QTY_DIGITS)
 
 
-# Former private names, still imported by protocol.py; drop once it uses the public ones.
-_price_e4 = price_e4
-_count_e2 = count_e2
-
-
 def _strike_type(value: Any) -> StrikeType | None:
     """The strike type, or None when absent or newer than this parser (no numeric rule)."""
     try:

@@ -46,7 +46,9 @@ from arbkit.core.fixed import (
 )
 from arbkit.core.sink import Sink
 from arbkit.venues.kalshi.book import KalshiBook
-from arbkit.venues.kalshi.markets import _count_e2, _price_e4, parse_time_ns
+from arbkit.venues.kalshi.markets import count_e2 as field_count_e2
+from arbkit.venues.kalshi.markets import parse_time_ns
+from arbkit.venues.kalshi.markets import price_e4 as field_price_e4
 
 STREAM = "kalshi_ws"
 BOOK = "orderbook_delta"
@@ -457,21 +459,21 @@ class KalshiProtocol:
                 recv_ns,
                 _exch_ns(msg, obj),
                 _str(msg["market_ticker"]),
-                _price_e4(msg, "price"),
-                _price_e4(msg, "yes_bid"),
-                _price_e4(msg, "yes_ask"),
+                field_price_e4(msg, "price"),
+                field_price_e4(msg, "yes_bid"),
+                field_price_e4(msg, "yes_ask"),
                 _opt_qty(msg.get("yes_bid_size_fp")),
                 _opt_qty(msg.get("yes_ask_size_fp")),
-                _count_e2(msg, "volume"),
-                _count_e2(msg, "open_interest"),
+                field_count_e2(msg, "volume"),
+                field_count_e2(msg, "open_interest"),
                 _int(obj["sid"]),
             )
         )
 
     def _trade(self, obj: dict[str, Any], recv_ns: int) -> None:
         msg = obj["msg"]
-        price = _price_e4(msg, "yes_price")
-        count = _count_e2(msg, "count")
+        price = field_price_e4(msg, "yes_price")
+        count = field_count_e2(msg, "count")
         if price is None or count is None:
             raise ValueError("trade without yes price or count")
         seq = obj.get("seq")
