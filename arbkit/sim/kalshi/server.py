@@ -234,6 +234,7 @@ class KalshiSim:
         self._random_faults = any(self.faults.get(n) > 0 for n in ("gap", "dup", "malformed"))
         self._rest_failures: list[int] = []
         self._stall_until = 0.0
+        self._stalled: set[int] = set()
         self._routes_dirty = True
         self._book_routes: dict[str, list[tuple[Connection, Subscription]]] = {}
         self.counters: dict[str, int] = {
@@ -377,8 +378,14 @@ class KalshiSim:
         return len(conns)
 
     def stall(self, seconds: float) -> None:
-        """No data, no pings, no replies for ``seconds`` (frames meanwhile are lost)."""
+        """The open connections go silent for ``seconds``: no data, no pings, no replies
+        (frames meanwhile are lost). A connection opened during the stall is served, as a
+        client that notices the silence and reconnects would find on a stuck link."""
         self._stall_until = time.monotonic() + seconds
+        self._stalled = set(self._conns)
+
+    def _is_stalled(self, conn: Connection) -> bool:
+        return conn.no in self._stalled and time.monotonic() < self._stall_until
 
     def overflow(self, sid: int | None = None) -> int:
         """Error 25 on ``sid`` (or on every orderbook subscription); the subscriptions go."""
@@ -520,7 +527,7 @@ class KalshiSim:
         if not conn.pending:
             return
         texts, conn.pending = conn.pending, []
-        if time.monotonic() < self._stall_until or conn.transport.is_closing():
+        if self._is_stalled(conn) or conn.transport.is_closing():
             return
         conn.transport.write(ws_frames(texts))
         self.counters["frames"] += len(texts)
@@ -613,7 +620,7 @@ class KalshiSim:
         pinger = asyncio.create_task(self._pinger(conn))
         try:
             async for msg in ws:
-                if time.monotonic() < self._stall_until:
+                if self._is_stalled(conn):
                     continue
                 if msg.type is WSMsgType.TEXT:
                     self._command(conn, msg.data)
@@ -630,7 +637,7 @@ class KalshiSim:
     async def _pinger(self, conn: Connection) -> None:
         while True:
             await asyncio.sleep(self.ping_interval)
-            if time.monotonic() >= self._stall_until and not conn.transport.is_closing():
+            if not self._is_stalled(conn) and not conn.transport.is_closing():
                 await conn.ws.ping(b"heartbeat")
 
     def _command(self, conn: Connection, text: str) -> None:
