@@ -136,9 +136,6 @@ def test_bad_input_is_a_clear_error(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "live BRTI needs the spot feeds"),
-        (["--stream", "--interval", "5", "--minutes", "10"], "live BRTI needs the spot feeds"),
-        (["--env", "prod", "--stream"], "live BRTI needs the spot feeds"),
         (["--interval", "0"], "--interval must be positive"),
         (["--stream", "--minutes", "-1"], "--minutes must be positive"),
         (["--books", "x.json", "--stream"], "drop --stream"),
@@ -164,7 +161,7 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
 def test_stream_prints_json_lines_and_carries_state_between_ticks(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The loop `live` will run: one calculator over ticks; an erroneous venue stays out at 3 %."""
+    """The offline loop: one calculator over ticks; an erroneous venue stays out at 3 %."""
     ticks = iter([110000, 103000, 102000])
 
     def source(t: int) -> list[BookView]:

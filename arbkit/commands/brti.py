@@ -3,16 +3,22 @@
 ``--books FILE.json`` computes the index from saved venue books, treated as fresh at the time
 of the call:  ``{"venue": {"bids": [[price, size], ...], "asks": [...]}, ...}`` with prices and
 sizes as decimal strings or JSON numbers (extra fields after size, such as order counts, are
-ignored). Without ``--books`` the command reads the live venue feeds (`live`).
+ignored). Without ``--books`` the command reads the live venue feeds (`live`): with ``--env
+sim`` (the default) from the embedded world started in-process, with ``--env prod`` or ``demo``
+from the venues' public endpoints (no keys needed; ``ARBKIT_<VENUE>_WS_URL`` /
+``ARBKIT_<VENUE>_REST_URL`` override them in every environment).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,12 +28,15 @@ from rich.console import Console
 
 from arbkit.core.book import BookView, Level
 from arbkit.core.clock import now_ns
-from arbkit.core.errors import ArbkitError
+from arbkit.core.config import VENUES, Endpoint, Env, apply_overrides, default_endpoints
+from arbkit.core.errors import ArbkitError, ConfigError
 from arbkit.core.fixed import SPOT_DIGITS, parse_number
+from arbkit.core.sink import NullSink
+from arbkit.index.live import LiveIndex
 from arbkit.index.params import PARAMS
-from arbkit.index.proxy import median_mid, vw_mid
+from arbkit.index.proxy import ProxyResult, median_mid, vw_mid
 from arbkit.index.report import render, result_dict
-from arbkit.index.rti import RtiCalculator
+from arbkit.index.rti import RtiCalculator, RtiResult
 
 HELP = "one-shot or streaming BRTI replica with a per-venue breakdown"
 
@@ -55,6 +64,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--minutes", type=float, metavar="M", help="stop streaming after M minutes (default: never)"
+    )
+    parser.add_argument(
+        "--venues",
+        metavar="LIST",
+        help=f"live: comma-separated venues to read (default all: {','.join(VENUES)})",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="live: seconds to wait for every venue's first book before printing (default 20)",
     )
 
 
@@ -89,30 +110,149 @@ def stream(source: Callable[[int], Sequence[BookView]], args: argparse.Namespace
         t = now_ns()
         books = source(t)
         result = calculator.calculate(books, t)
-        proxies = [median_mid(books, t, params=params), vw_mid(books, t, params=params)]
-        if args.json:
-            option = orjson.OPT_APPEND_NEWLINE | (0 if args.stream else orjson.OPT_INDENT_2)
-            sys.stdout.write(orjson.dumps(result_dict(result, proxies), option=option).decode())
-            sys.stdout.flush()
-        else:
-            render(result, console, proxies)
+        emit(
+            result,
+            [median_mid(books, t, params=params), vw_mid(books, t, params=params)],
+            args,
+            console,
+        )
         if not args.stream or (end is not None and time.monotonic() + args.interval > end):
             return 0
         time.sleep(args.interval)
 
 
+def emit(
+    result: RtiResult,
+    proxies: Sequence[ProxyResult],
+    args: argparse.Namespace,
+    console: Console,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Print one calculation: a table, or with ``--json`` one indented object (one-shot) or
+    one JSON line (streaming); ``extra`` adds keys to the JSON form."""
+    if args.json:
+        option = orjson.OPT_APPEND_NEWLINE | (0 if args.stream else orjson.OPT_INDENT_2)
+        body = result_dict(result, proxies) | (extra or {})
+        sys.stdout.write(orjson.dumps(body, option=option).decode())
+        sys.stdout.flush()
+    else:
+        render(result, console, proxies)
+
+
 def live(args: argparse.Namespace) -> int:
     """One value, or a stream every ``--interval`` seconds, from the live venue feeds.
 
-    Needs the spot feeds (``arbkit.venues``) and, for ``--env sim``, the embedded world's spot
-    servers. Once wired: start the feeds for ``args.env``, then
-    ``return stream(lambda t: [feed.book.view() for feed in feeds], args)``.
+    The replica is calculated every 200 ms (one `LiveIndex`, so the potentially-erroneous
+    state carries over as CF's does); the command prints the latest calculation once every
+    venue has sent its first book (or after ``--wait`` seconds, naming the venues still
+    missing), then every ``--interval`` seconds with ``--stream``.
     """
-    msg = (
-        "live BRTI needs the spot feeds, which are not wired into this command yet; "
-        "use --books FILE.json to compute the index from saved books"
-    )
-    raise ArbkitError(msg)
+    if args.index != "BRTI":
+        msg = (
+            f"live mode computes the BRTI only (the feeds subscribe BTC/USD); use --books to "
+            f"compute {args.index} from saved books"
+        )
+        raise ArbkitError(msg)
+    if args.wait <= 0:
+        msg = f"--wait must be positive, got {args.wait:g}"
+        raise ArbkitError(msg)
+    venues = parse_venues(args.venues)
+    return asyncio.run(_live(args, Env.parse(args.env), venues))
+
+
+def parse_venues(text: str | None) -> list[str]:
+    """``--venues`` as a list of known venues (default: every constituent)."""
+    if text is None:
+        return list(VENUES)
+    chosen = [v.strip().lower() for v in text.split(",") if v.strip()]
+    unknown = [v for v in chosen if v not in VENUES]
+    if unknown or not chosen:
+        msg = (
+            f"--venues: unknown venue(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(VENUES)}"
+        )
+        raise ArbkitError(msg)
+    return list(dict.fromkeys(chosen))
+
+
+def check_endpoints(endpoints: dict[str, Endpoint], venues: Sequence[str]) -> None:
+    """Refuse URLs a feed could never connect to, naming the variable that set them."""
+    for venue in venues:
+        endpoint = endpoints[venue]
+        for kind, url, schemes in (
+            ("WS", endpoint.ws, ("ws://", "wss://")),
+            ("REST", endpoint.rest, ("http://", "https://")),
+        ):
+            if not url.startswith(schemes):
+                msg = (
+                    f"{venue} {kind} URL {url!r} must start with {' or '.join(schemes)}; "
+                    f"fix ARBKIT_{venue.upper()}_{kind}_URL"
+                )
+                raise ConfigError(msg)
+
+
+async def _live(args: argparse.Namespace, env: Env, venues: list[str]) -> int:
+    async with contextlib.AsyncExitStack() as stack:
+        if env is Env.SIM:
+            from arbkit.sim.world import World  # the world is only needed for --env sim
+
+            world = await stack.enter_async_context(World())
+            base = world.endpoints
+        else:
+            base = default_endpoints(env)
+        endpoints = dict(apply_overrides(base).venues)
+        check_endpoints(endpoints, venues)
+        index = await stack.enter_async_context(LiveIndex(endpoints, NullSink(), venues=venues))
+        err = Console(stderr=True)
+        missing = await _wait_for_books(index, args.wait, err, env)
+        if len(missing) == len(venues):
+            msg = (
+                f"no venue sent a book within {args.wait:g} s ({env} endpoints); check the "
+                "network, or the ARBKIT_<VENUE>_WS_URL overrides"
+            )
+            raise ArbkitError(msg)
+        if missing:
+            err.print(
+                f"no book from {', '.join(missing)} after {args.wait:g} s; "
+                "shown as excluded, still trying"
+            )
+        code = await _print_ticks(index, args)
+    return code
+
+
+async def _print_ticks(index: LiveIndex, args: argparse.Namespace) -> int:
+    """Print the next calculation, then with ``--stream`` the latest every ``--interval``."""
+    console = Console()
+    loop = asyncio.get_running_loop()
+    end = None if args.minutes is None else loop.time() + args.minutes * 60
+    tick = await index.next_tick()
+    while True:
+        if args.stream and not args.json:
+            console.print(f"[dim]{_utc(tick.time_ns)}[/dim]")
+        emit(tick.result, tick.proxies, args, console, {"waiting_for": index.missing()})
+        if not args.stream or (end is not None and loop.time() + args.interval > end):
+            return 0
+        await asyncio.sleep(args.interval)
+        tick = index.latest or tick
+
+
+def _utc(t_ns: int) -> str:
+    return datetime.fromtimestamp(t_ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+async def _wait_for_books(index: LiveIndex, timeout: float, err: Console, env: Env) -> list[str]:
+    """Wait for first books, showing which venues are still awaited (a spinner on a
+    terminal, a line per change otherwise)."""
+    total = len(index.feeds)
+
+    def text(missing: list[str]) -> str:
+        waiting = f" (waiting for {', '.join(missing)})" if missing else ""
+        return f"{env}: first books from {total - len(missing)}/{total} venues{waiting}"
+
+    if err.is_terminal:
+        with err.status(text(index.missing())) as status:
+            return await index.wait_ready(timeout, progress=lambda m: status.update(text(m)))
+    return await index.wait_ready(timeout, progress=lambda m: err.print(text(m)))
 
 
 def load_books(path: Path, updated_ns: int) -> list[BookView]:
