@@ -4,4 +4,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from arbkit.core.storage import Session, open_session
+
+__all__ = ["Session", "__version__", "open_session"]

@@ -19,13 +19,13 @@ from arbkit.core.errors import ArbkitError
 # name -> (module under arbkit.commands, or None while not built yet; one-line description)
 COMMANDS: dict[str, tuple[str | None, str]] = {
     "sim": ("sim", "run the embedded exchange world on loopback and print its endpoints"),
-    "record": (None, "record Kalshi (WebSocket and REST), spot books and the BRTI replica"),
+    "record": ("record", "record Kalshi (WebSocket and REST), spot books and the BRTI replica"),
     "monitor": (None, "live view: quotes, BRTI replica, fair values, signals, latency"),
     "brti": ("brti", "one-shot or streaming BRTI replica with a per-venue breakdown"),
     "check": (None, "validate connectivity, authentication, latency and data quality"),
     "report": (None, "latency report of a recorded session (REST vs WebSocket)"),
     "backtest": (None, "threshold x latency sweep over recorded sessions"),
-    "demo": (None, "the end-to-end demo behind `make demo`"),
+    "demo": ("demo", "the end-to-end demo behind `make demo` (embedded world, ~60 s)"),
 }
 
 EXIT_USAGE = 2

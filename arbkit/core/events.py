@@ -33,7 +33,8 @@ class RawFrame(Row, frozen=True, gc=False):
 
     ``kind`` is ``frame`` (received), ``send`` (a command or request we sent), ``http`` (a
     REST reply a feed asked for), ``connect``, ``disconnect`` or ``error``; ``payload`` holds
-    the frame text, or a short reason for the non-frame kinds. Raw rows live under ``raw/<stream>/`` rather than in one table.
+    the frame text, or a short reason for the non-frame kinds. Raw rows live under
+    ``raw/<stream>/`` rather than in one table.
     """
 
     recv_ns: int

@@ -288,6 +288,11 @@ class SessionWriter:
         """Add to a per-stream counter (frames, gaps, resyncs, reconnects, errors, dropped)."""
         self._counters[stream][counter] += n
 
+    @property
+    def counters(self) -> dict[str, dict[str, int]]:
+        """A copy of the per-stream counters so far."""
+        return {s: dict(c) for s, c in self._counters.items()}
+
     # -- flushing --------------------------------------------------------------------------
 
     def tick(self) -> None:

@@ -1,0 +1,1 @@
+"""Sessions: recording (and, next, monitoring and checking) built from the venue layers."""
