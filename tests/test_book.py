@@ -86,6 +86,54 @@ def test_crossed_and_view() -> None:
     assert book.view().bids == ()
 
 
+def test_view_is_the_same_object_until_the_book_changes() -> None:
+    """The index caches per venue by identity: a quiet book must hand out the same view."""
+    book = _book()
+    view = book.view(2)
+    assert book.view(2) is view
+    full = book.view()
+    assert full is not view
+    assert full.bids == ((101_00, 3), (100_00, 1), (99_00, 2))
+    assert book.view(2) is view  # each depth keeps its own view
+    assert book.view() is full
+
+    book.updated_ns = 8  # time or verdict moved, levels did not: same level tuples
+    moved = book.view(2)
+    assert moved is not view
+    assert moved.updated_ns == 8
+    assert moved.bids is view.bids
+    assert moved.asks is view.asks
+    assert book.view(2) is moved
+    book.valid = False
+    invalid = book.view(2)
+    assert not invalid.valid
+    assert invalid.bids is view.bids
+    book.valid = True
+
+    book.set(ASK, 110_00, 1)  # any change, even below the depth shown, makes a new view
+    changed = book.view(2)
+    assert changed is not moved
+    assert changed == moved
+    assert book.view(2) is changed
+    book.set(BID, 101_00, 9)
+    assert book.view(2).bids == ((101_00, 9), (100_00, 1))
+    book.truncate(1)
+    assert book.view().asks == ((102_00, 4),)
+    book.apply_snapshot([(1_00, 1)], [(2_00, 2)])
+    assert book.view(2) == BookView("coinbase", ((1_00, 1),), ((2_00, 2),), 8)
+    book.set(BID, 2_00, 1)  # crossed: the same levels are never vouched for
+    assert not book.view(2).valid
+    book.clear()
+    assert book.view(2).bids == ()
+
+
+def test_keys_are_best_first_sort_keys() -> None:
+    book = _book()
+    assert book.bids.keys(2) == [-101_00, -100_00]
+    assert book.asks.keys() == [102_00, 103_00, 104_00]
+    assert book.asks.keys(0) == []
+
+
 _prices = st.integers(min_value=1, max_value=60)
 _ops = st.lists(
     st.tuples(st.sampled_from([BID, ASK]), _prices, st.integers(min_value=0, max_value=5)),
@@ -109,8 +157,13 @@ def test_random_ops_match_a_dict_model(ops: list[tuple[str, int, int]], depth: i
             for s, reverse in ((BID, True), (ASK, False)):
                 keep = sorted(model[s], reverse=reverse)[:depth]
                 model[s] = {p: model[s][p] for p in keep}
+        if i % 5 == 0:  # a cached view must never outlive a change
+            view = book.view(n)
+            assert view.bids == tuple(sorted(model[BID].items(), reverse=True)[:n])
+            assert view.asks == tuple(sorted(model[ASK].items())[:n])
     bids = sorted(model[BID].items(), reverse=True)
     asks = sorted(model[ASK].items())
+    assert book.view(n).bids == tuple(bids[:n])
     assert book.bids.top() == bids
     assert book.asks.top() == asks
     assert book.top(n) == (bids[:n], asks[:n])

@@ -10,7 +10,7 @@ from arbkit.core.config import Endpoint
 from arbkit.core.events import EventRow, SpotBookRow
 from arbkit.core.sink import MemorySink
 from arbkit.venues.coinbase import CoinbaseExchangeFeed, CoinbaseFeed, parse_rest_book
-from arbkit.venues.spot import make_feed, spot
+from arbkit.venues.spot import make_feed, rfc3339_ns, spot
 from tests.fixtures import cryptofeed_frames, real_fixture
 
 AT = ("coinbase", "cryptofeed_advanced_trade_btcusd_ethusd_2026-08-09.jsonl")
@@ -167,6 +167,23 @@ def test_crossed_stale_and_malformed() -> None:
     assert len(_events(sink, "malformed")) == 2
     assert not book.valid
     assert feed.reconnect_reason
+
+
+def test_rfc3339_ns_keeps_every_digit_across_cached_seconds() -> None:
+    """The cached whole second must never leak into another second or another layout."""
+    base = 1_786_309_548 * 1_000_000_000  # 2026-08-09T21:05:48Z
+    cases = [
+        ("2026-08-09T21:05:48.228568804Z", base + 228_568_804),
+        ("2026-08-09T21:05:48.5Z", base + 500_000_000),
+        ("2026-08-09T21:05:48.000000001Z", base + 1),
+        ("2026-08-09T21:05:48Z", base),
+        ("2026-08-09T21:05:49.27841Z", base + 1_278_410_000),
+        ("2026-08-09T21:05:48.123456789Z", base + 123_456_789),
+        ("2026-08-10T21:05:48.123456789Z", base + 86_400_000_000_000 + 123_456_789),
+        ("2026-08-09T21:05:48.1Z", base + 100_000_000),
+    ]
+    for text, want in cases + cases:
+        assert rfc3339_ns(text) == want, text
 
 
 def test_resync_escalates_when_no_snapshot_comes() -> None:

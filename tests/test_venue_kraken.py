@@ -179,6 +179,25 @@ def test_v2_numbers_laid_out_unexpectedly_still_parse_exactly() -> None:
     assert not _events(sink, "checksum")
 
 
+def test_v2_malformed_book_frames_resubscribe() -> None:
+    """A quoted number or a book frame without its data is malformed: recorded, resynced."""
+    for bad in (
+        _frame("update", [("45283.5", '"0.5"')], [], 0),
+        '{"channel":"book","type":"update"}',
+    ):
+        sink = MemorySink()
+        feed = _v2(sink)
+        feed.on_message(_frame("snapshot", DOC_BIDS, DOC_ASKS, DOC_CHECKSUM), 1)
+        feed.take_outgoing()
+        feed.on_message(bad, 2)
+        assert len(_events(sink, "malformed")) == 1
+        assert not feed.books["BTC/USD"].valid
+        assert [orjson.loads(t)["method"] for t in feed.take_outgoing()] == [
+            "unsubscribe",
+            "subscribe",
+        ]
+
+
 def test_v2_status_heartbeat_and_errors() -> None:
     sink = MemorySink()
     feed = _v2(sink)
@@ -253,7 +272,9 @@ def test_rest_depth_capture() -> None:
 
 _level = st.tuples(
     st.integers(min_value=452700, max_value=452900).map(lambda p: f"{p / 10:.1f}"),
-    st.sampled_from(["0", "0.00000000", "0.10000000", "1.54582015", "0.00100000", "2"]),
+    st.sampled_from(
+        ["0", "0.00000000", "0.10000000", "1.54582015", "0.00100000", "2", "0.100000000", "3.5"]
+    ),
 )
 
 

@@ -59,7 +59,7 @@ class BookSide:
     (Kraken's checksum).
     """
 
-    __slots__ = ("_keys", "_sign", "is_bid", "sizes")
+    __slots__ = ("_keys", "_sign", "changed", "is_bid", "sizes")
 
     def __init__(self, is_bid: bool) -> None:
         self.is_bid = is_bid
@@ -67,6 +67,8 @@ class BookSide:
         self.sizes: dict[int, int] = {}
         """price_e8 -> size_e8 (read it freely; change it only through `set`)."""
         self._keys: list[int] = []
+        self.changed = False
+        """Set by every change; `L2Book.view` clears it (its cache of views is then stale)."""
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -78,6 +80,7 @@ class BookSide:
         """Set the absolute size at a price (0 deletes); returns False for a delete of an
         absent level (some venues send those), True otherwise."""
         sizes = self.sizes
+        self.changed = True
         if size_e8:
             if price_e8 not in sizes:
                 insort(self._keys, price_e8 * self._sign)
@@ -93,6 +96,7 @@ class BookSide:
     def clear(self) -> None:
         self.sizes.clear()
         self._keys.clear()
+        self.changed = True
 
     def replace(self, levels: Iterable[Level]) -> None:
         """Replace every level (a snapshot); later duplicates of a price win, zero sizes skip."""
@@ -103,6 +107,7 @@ class BookSide:
             del sizes[p]
         sign = self._sign
         self._keys = sorted(p * sign for p in sizes)
+        self.changed = True
 
     def best(self) -> Level | None:
         """The best level (highest bid / lowest ask), or None when the side is empty."""
@@ -125,6 +130,11 @@ class BookSide:
         keys = self._keys if n is None else self._keys[:n]
         return [-k for k in keys] if self.is_bid else list(keys)
 
+    def keys(self, n: int | None = None) -> list[int]:
+        """The sort keys of the best ``n`` levels (all if None), best first: the price for
+        asks, its negation for bids (a copy; cheaper than `prices` for bids)."""
+        return self._keys[:n]
+
     def top(self, n: int | None = None) -> list[Level]:
         """The best ``n`` levels (all if None) as ``(price_e8, size_e8)``, best first."""
         sizes = self.sizes
@@ -139,6 +149,7 @@ class BookSide:
         sign = self._sign
         dropped = [k * sign for k in keys[depth:]]
         del keys[depth:]
+        self.changed = True
         sizes = self.sizes
         for p in dropped:
             del sizes[p]
@@ -176,7 +187,7 @@ class L2Book:
     into the `BookView` the index consumes (a crossed book is reported invalid).
     """
 
-    __slots__ = ("asks", "bids", "stale", "symbol", "updated_ns", "valid", "venue")
+    __slots__ = ("_views", "asks", "bids", "stale", "symbol", "updated_ns", "valid", "venue")
 
     def __init__(self, venue: str = "", symbol: str = "", *, valid: bool = True) -> None:
         self.venue = venue
@@ -186,6 +197,8 @@ class L2Book:
         self.updated_ns = 0
         self.valid = valid
         self.stale = False
+        self._views: dict[int | None, BookView] = {}
+        """depth -> the last view returned (valid while neither side has `changed`)."""
 
     def side(self, side: str) -> BookSide:
         """The `BookSide` named ``"bid"`` or ``"ask"``."""
@@ -240,14 +253,28 @@ class L2Book:
         return self.bids.top(n), self.asks.top(n)
 
     def view(self, depth: int | None = None) -> BookView:
-        """A frozen `BookView` of the best ``depth`` levels (all if None) for the index."""
-        return BookView(
-            venue=self.venue,
-            bids=tuple(self.bids.top(depth)),
-            asks=tuple(self.asks.top(depth)),
-            updated_ns=self.updated_ns,
-            valid=self.valid and not self.crossed,
-        )
+        """A frozen `BookView` of the best ``depth`` levels (all if None) for the index.
+
+        While the levels have not changed since the last call with the same ``depth``, the
+        same object is returned (or, if only ``updated_ns`` / ``valid`` moved, a new view
+        holding the same level tuples), so consumers can cache by identity.
+        """
+        bids, asks, views = self.bids, self.asks, self._views
+        if bids.changed or asks.changed:
+            views.clear()
+            bids.changed = asks.changed = False
+        valid = self.valid and not self.crossed
+        held = views.get(depth)
+        if held is not None:
+            if held.updated_ns == self.updated_ns and held.valid == valid:
+                return held
+            view = BookView(self.venue, held.bids, held.asks, self.updated_ns, valid)
+        else:
+            view = BookView(
+                self.venue, tuple(bids.top(depth)), tuple(asks.top(depth)), self.updated_ns, valid
+            )
+        views[depth] = view
+        return view
 
     def __repr__(self) -> str:
         return (

@@ -18,19 +18,49 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import msgspec
 import orjson
 
 from arbkit.core.book import ASK, BID, L2Book, Level
 from arbkit.core.errors import ProtocolError
 from arbkit.core.events import SpotBookRow
-from arbkit.venues.spot import SpotFeed, register_feed, rfc3339_ns, spot
+from arbkit.venues.spot import SPOT_SCALES, SpotFeed, register_feed, rfc3339_ns, spot
 
 _EXCHANGE_SIDES = {"buy": BID, "sell": ASK}
 
 
+class _Update(msgspec.Struct, gc=False):
+    side: str
+    price_level: str
+    new_quantity: str
+
+
+class _Event(msgspec.Struct, gc=False):
+    type: str
+    product_id: str
+    updates: list[_Update]
+
+
+class _L2Frame(msgspec.Struct, gc=False):
+    """An ``l2_data`` frame as typed structs (other fields, e.g. ``event_time``, are skipped)."""
+
+    channel: str
+    timestamp: str
+    events: list[_Event]
+    sequence_num: int | None = None
+
+
+_decode_l2 = msgspec.json.Decoder(_L2Frame).decode
+
+
 @register_feed
 class CoinbaseFeed(SpotFeed):
-    """Coinbase Advanced Trade ``level2`` + ``heartbeats`` with ``sequence_num`` gap checks."""
+    """Coinbase Advanced Trade ``level2`` + ``heartbeats`` with ``sequence_num`` gap checks.
+
+    Book frames are decoded straight into typed structs (msgspec: no dicts, a third faster
+    than ``orjson.loads`` here); a frame of another shape (heartbeats, subscriptions, errors)
+    fails that decode and is read with orjson instead.
+    """
 
     venue: ClassVar[str] = "coinbase"
     default_silence_timeout: ClassVar[float] = 15.0
@@ -45,77 +75,91 @@ class CoinbaseFeed(SpotFeed):
             self.send({"type": "subscribe", "product_ids": products, "channel": channel})
 
     def handle(self, text: str, recv_ns: int) -> None:
-        msg = orjson.loads(text)
-        seq = msg.get("sequence_num")
-        if seq is not None:
-            expected = self._next_seq
-            self._next_seq = seq + 1
-            if expected is not None and seq != expected:
-                self.event("gap", "", "sequence_num jump", recv_ns, expected, seq)
-                for sym in self.symbols:
-                    self.resync(sym, recv_ns, f"sequence_num gap: expected {expected}, got {seq}")
+        try:
+            frame: _L2Frame | None = _decode_l2(text)
+        except msgspec.DecodeError:  # another frame type, or not JSON (orjson then says so)
+            frame = None
+        if frame is None or frame.channel != "l2_data":
+            self._other(orjson.loads(text), text, recv_ns)
+            return
+        seq = frame.sequence_num
+        self._sequence(seq, recv_ns)
+        self._l2_data(frame, recv_ns, seq)
+
+    def _sequence(self, seq: int | None, recv_ns: int) -> None:
+        """Check the connection-wide ``sequence_num``; a jump resyncs every book."""
+        if seq is None:
+            return
+        expected = self._next_seq
+        self._next_seq = seq + 1
+        if expected is not None and seq != expected:
+            self.event("gap", "", "sequence_num jump", recv_ns, expected, seq)
+            for sym in self.symbols:
+                self.resync(sym, recv_ns, f"sequence_num gap: expected {expected}, got {seq}")
+
+    def _other(self, msg: dict[str, Any], text: str, recv_ns: int) -> None:
+        """Any frame but a book frame: heartbeats, subscriptions, errors."""
+        self._sequence(msg.get("sequence_num"), recv_ns)
         channel = msg.get("channel")
-        if channel == "l2_data":
-            self._l2_data(msg, recv_ns, seq)
-        elif channel == "subscriptions":
+        if channel == "l2_data":  # a book frame the typed decode refused: a malformed one
+            msg_ = "l2_data frame of an unknown shape"
+            raise ProtocolError(msg_)
+        if channel == "subscriptions":
             self.event("subscribed", "", orjson.dumps(msg["events"]).decode(), recv_ns)
         elif msg.get("type") == "error":
             self.event("error", "", str(msg.get("message", text[:200])), recv_ns)
 
-    def _l2_data(self, msg: dict[str, Any], recv_ns: int, seq: int | None) -> None:
-        exch_ns = rfc3339_ns(msg["timestamp"])
-        books = self.books
-        for ev in msg["events"]:
-            book = books.get(ev["product_id"])
+    def _l2_data(self, frame: _L2Frame, recv_ns: int, seq: int | None) -> None:
+        """Apply a book frame: level updates (the hot path: `SpotFeed.apply_changes` fused with
+        the parsing of the levels) or a snapshot."""
+        exch_ns = rfc3339_ns(frame.timestamp)
+        for ev in frame.events:
+            book = self.books.get(ev.product_id)
             if book is None:
                 continue
-            kind = ev["type"]
-            if kind == "update":
-                self._update(book, ev["updates"], recv_ns, exch_ns, seq)
-            elif kind == "snapshot":
-                levels: dict[str, list[Level]] = {"bid": [], "offer": []}
-                for u in ev["updates"]:
-                    levels[u["side"]].append((spot(u["price_level"]), spot(u["new_quantity"])))
-                self.apply_snapshot(
-                    book.symbol, levels["bid"], levels["offer"], recv_ns, exch_ns, seq=seq
-                )
-            else:
-                msg_ = f"unknown l2_data event type {kind!r}"
-                raise ProtocolError(msg_)
-
-    def _update(
-        self,
-        book: L2Book,
-        updates: list[dict[str, str]],
-        recv_ns: int,
-        exch_ns: int,
-        seq: int | None,
-    ) -> None:
-        """`SpotFeed.apply_changes` fused with the parsing of the levels (the hot path)."""
-        write = self.sink.write
-        prices = self.price_cache()
-        bids, asks = book.bids, book.asks
-        venue, symbol, conn_id = self.venue, book.symbol, self.conn_id
-        for u in updates:
-            text = u["price_level"]
-            p = prices.get(text)
-            if p is None:
-                p = prices[text] = spot(text)
-            s = spot(u["new_quantity"])
-            side = u["side"]
-            if side == "bid":
-                bids.set(p, s)
-                side = BID
-            elif side == "offer":
-                asks.set(p, s)
-                side = ASK
-            else:
-                msg = f"unknown l2_data side {side!r}"
+            kind = ev.type
+            if kind == "snapshot":
+                self._snapshot(book, ev.updates, recv_ns, exch_ns, seq)
+                continue
+            if kind != "update":
+                msg = f"unknown l2_data event type {kind!r}"
                 raise ProtocolError(msg)
-            write(
-                SpotBookRow(recv_ns, exch_ns, venue, symbol, side, p, s, False, seq, None, conn_id)
-            )
-        self.touched(book, recv_ns)
+            write = self.sink.write
+            prices = self.price_cache()
+            bids, asks = book.bids, book.asks
+            venue, symbol, conn_id = self.venue, book.symbol, self.conn_id
+            for u in ev.updates:
+                text = u.price_level
+                p = prices.get(text)
+                if p is None:
+                    p = prices[text] = spot(text)
+                text = u.new_quantity
+                whole, _, frac = text.partition(".")  # `spot` inlined: a call costs a third
+                s = int(whole + frac) * SPOT_SCALES[len(frac)] if len(frac) <= 8 else spot(text)
+                side = u.side
+                if side == "bid":
+                    bids.set(p, s)
+                    side = BID
+                elif side == "offer":
+                    asks.set(p, s)
+                    side = ASK
+                else:
+                    msg = f"unknown l2_data side {side!r}"
+                    raise ProtocolError(msg)
+                write(
+                    SpotBookRow(
+                        recv_ns, exch_ns, venue, symbol, side, p, s, False, seq, None, conn_id
+                    )
+                )
+            self.touched(book, recv_ns)
+
+    def _snapshot(
+        self, book: L2Book, updates: list[_Update], recv_ns: int, exch_ns: int, seq: int | None
+    ) -> None:
+        levels: dict[str, list[Level]] = {"bid": [], "offer": []}
+        for u in updates:
+            levels[u.side].append((spot(u.price_level), spot(u.new_quantity)))
+        self.apply_snapshot(book.symbol, levels["bid"], levels["offer"], recv_ns, exch_ns, seq=seq)
 
 
 class CoinbaseExchangeFeed(SpotFeed):

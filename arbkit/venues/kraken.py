@@ -5,10 +5,10 @@ docs.kraken.com "Book checksum (WebSocket v2)"): subscribe ``book`` with a depth
 ``snapshot`` then ``update`` frames, ``qty`` 0 deletes, truncate to the subscribed depth after
 every message, and a CRC32 ``checksum`` on snapshots and updates. Prices and quantities are JSON
 *numbers* printed with full precision, and the checksum is computed over their literal digits,
-so the frame is parsed with orjson for its structure while the ``price``/``qty`` texts are read
-straight from the frame (falling back to a decimal-preserving stdlib decode when the frame is
-laid out unexpectedly). A checksum mismatch records a ``checksum`` event and resubscribes the
-symbol (unsubscribe + subscribe with a snapshot); updates are ignored until that snapshot.
+so book frames are decoded by msgspec into typed structs whose ``price``/``qty`` stay
+``msgspec.Raw`` (the exact text, whatever the layout or key order); other frames are read with
+orjson. A checksum mismatch records a ``checksum`` event and resubscribes the symbol
+(unsubscribe + subscribe with a snapshot); updates are ignored until that snapshot.
 
 `KrakenV1Feed` is a separate mapper for the v1 array frames (``wss://ws.kraken.com``, protocol
 1.8.x, 2021): ``[channelID, {"as": .., "bs": ..}, "book-1000", pair]`` snapshots, updates with
@@ -21,20 +21,21 @@ each level as price then quantity with the ``.`` removed and leading zeros strip
 
 from __future__ import annotations
 
-import json
-import re
 import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
+import msgspec
 import orjson
 
 from arbkit.core.book import ASK, BID, BookSide, L2Book, Level
 from arbkit.core.config import Endpoint
 from arbkit.core.errors import ConfigError, ProtocolError
+from arbkit.core.fixed import SPOT_DIGITS
 from arbkit.core.sink import Sink
 from arbkit.venues.spot import (
     PRICE_CACHE_SIZE,
+    SPOT_SCALES,
     Change,
     SpotFeed,
     register_feed,
@@ -47,16 +48,46 @@ DEPTHS = (10, 25, 100, 500, 1000)
 
 CHECKSUM_LEVELS = 10
 
-TextLevel = tuple[str, str]
-"""(price text, quantity text) exactly as the venue printed them."""
 
-# Compact or ``json.dumps``-style separators; any other layout falls back to the exact decoder.
-_LEVEL = re.compile(r'"price": ?([^,}\s]+), ?"qty": ?([^,}\s]+)')
-_DECIMAL_JSON = json.JSONDecoder(parse_float=str, parse_int=str)
+class _Level(msgspec.Struct, gc=False):
+    """A level as the venue printed it: ``Raw`` keeps each number's literal text (the checksum
+    is computed over it); v1 levels are built from their strings with `_text_level`."""
+
+    price: msgspec.Raw
+    qty: msgspec.Raw
 
 
-def _digits(text: str) -> str:
-    return text.replace(".", "").lstrip("0")
+def _text_level(price: str, qty: str) -> _Level:
+    return _Level(msgspec.Raw(price.encode()), msgspec.Raw(qty.encode()))
+
+
+class _BookData(msgspec.Struct, gc=False):
+    symbol: str
+    bids: list[_Level] = []
+    asks: list[_Level] = []
+    checksum: int | None = None
+    timestamp: str | None = None
+
+
+class _BookFrame(msgspec.Struct, gc=False):
+    """A v2 ``book`` frame as typed structs (msgspec: no dicts, numbers left as text)."""
+
+    channel: str
+    type: str
+    data: list[_BookData]
+
+
+_decode_book = msgspec.json.Decoder(_BookFrame).decode
+
+
+def _number(text: bytes) -> tuple[int, bytes]:
+    """A price or quantity text as (``*_e8`` int, checksum digits: ``.`` removed, leading
+    zeros stripped)."""
+    whole, _, frac = text.partition(b".")
+    digits = whole + frac
+    if len(frac) <= SPOT_DIGITS:
+        return int(digits) * SPOT_SCALES[len(frac)], digits.lstrip(b"0")
+    return spot(text.decode()), digits.lstrip(b"0")
 
 
 def checksum(asks: Iterable[str], bids: Iterable[str]) -> int:
@@ -64,56 +95,118 @@ def checksum(asks: Iterable[str], bids: Iterable[str]) -> int:
     return zlib.crc32("".join([*asks, *bids]).encode())
 
 
+_ANY = 1 << 128
+"""A sort key beyond any price: "every change reaches the top 10" while a side has fewer."""
+
+
 class _Checked:
     """A Kraken book with the checksum fragment of each level kept beside its int values.
 
-    The fragments of each side's top 10 are joined once and reused until a change reaches the
-    top 10 of that side: most updates of a deep book land below it.
+    Fragments are keyed by the book side's sort key (the price; negated for bids), so a side's
+    top-10 string is one C-level join over `BookSide.keys`. Each side's string is rebuilt only
+    when a change reaches its top 10 (most updates of a deep book land below), and the CRC of
+    the asks (which come first) is kept so a bids-only change CRCs only the bids.
     """
 
-    __slots__ = ("ask_frag", "ask_top", "bid_frag", "bid_top", "book", "depth")
+    __slots__ = (
+        "ask_crc",
+        "ask_frag",
+        "ask_prices",
+        "bid_frag",
+        "bid_prices",
+        "bid_top",
+        "book",
+        "depth",
+    )
 
     def __init__(self, book: L2Book, depth: int) -> None:
         self.book = book
         self.depth = depth
-        self.bid_frag: dict[int, str] = {}
-        self.ask_frag: dict[int, str] = {}
-        self.bid_top: str | None = None
-        self.ask_top: str | None = None
+        self.bid_frag: dict[int, bytes] = {}
+        self.ask_frag: dict[int, bytes] = {}
+        self.bid_top: bytes | None = None
+        self.ask_crc: int | None = None
+        self.bid_prices: dict[bytes, tuple[int, int, bytes]] = {}
+        """price text -> (price_e8, sort key, checksum digits): prices repeat, sizes don't."""
+        self.ask_prices: dict[bytes, tuple[int, int, bytes]] = {}
 
     def checksum(self) -> int:
+        """The CRC32 of the book's top 10 asks then top 10 bids."""
         book = self.book
-        if self.ask_top is None:
-            af = self.ask_frag
-            self.ask_top = "".join([af[p] for p in book.asks.prices(CHECKSUM_LEVELS)])
+        if self.ask_crc is None:
+            top = book.asks.keys(CHECKSUM_LEVELS)
+            self.ask_crc = zlib.crc32(b"".join(map(self.ask_frag.__getitem__, top)))
         if self.bid_top is None:
-            bf = self.bid_frag
-            self.bid_top = "".join([bf[p] for p in book.bids.prices(CHECKSUM_LEVELS)])
-        return zlib.crc32((self.ask_top + self.bid_top).encode())
+            top = book.bids.keys(CHECKSUM_LEVELS)
+            self.bid_top = b"".join(map(self.bid_frag.__getitem__, top))
+        return zlib.crc32(self.bid_top, self.ask_crc)
 
-    def snapshot(self, bids: Sequence[TextLevel], asks: Sequence[TextLevel]) -> None:
-        """Replace the book (truncated to depth) with levels given as texts."""
-        blv, self.bid_frag = _levels(bids)
-        alv, self.ask_frag = _levels(asks)
+    def snapshot(self, bids: Iterable[_Level], asks: Iterable[_Level]) -> None:
+        """Replace the book (truncated to depth) with the given levels."""
+        blv, self.bid_frag = _levels(bids, -1)
+        alv, self.ask_frag = _levels(asks, 1)
         self.book.apply_snapshot(blv, alv)
-        self.bid_top = self.ask_top = None
+        self.bid_top = self.ask_crc = None
         self._truncate([])
 
-    def update(
-        self,
-        bids: Sequence[TextLevel],
-        asks: Sequence[TextLevel],
-        prices: dict[str, tuple[int, str]],
-    ) -> list[Change]:
-        """Apply level changes given as texts, truncate, and return the changes made."""
+    def update(self, bids: Sequence[_Level], asks: Sequence[_Level]) -> list[Change]:
+        """Apply level changes, truncate, and return the changes made."""
         changes: list[Change] = []
         book = self.book
-        if bids and _apply(book.bids, self.bid_frag, BID, bids, changes, prices):
+        if bids and self._apply(book.bids, self.bid_frag, self.bid_prices, BID, bids, changes):
             self.bid_top = None
-        if asks and _apply(book.asks, self.ask_frag, ASK, asks, changes, prices):
-            self.ask_top = None
-        self._truncate(changes)
+        if asks and self._apply(book.asks, self.ask_frag, self.ask_prices, ASK, asks, changes):
+            self.ask_crc = None
+        if len(book.bids.sizes) > self.depth or len(book.asks.sizes) > self.depth:
+            self._truncate(changes)
         return changes
+
+    def _apply(
+        self,
+        side: BookSide,
+        frags: dict[int, bytes],
+        prices: dict[bytes, tuple[int, int, bytes]],
+        name: str,
+        levels: Iterable[_Level],
+        out: list[Change],
+    ) -> bool:
+        """Apply one side's changes; True if any reached the side's top 10 (checksum levels).
+
+        ``prices`` memoises this side's price texts (bounded: cleared when it grows too big).
+        """
+        keys = side.keys(CHECKSUM_LEVELS)
+        edge = keys[-1] if len(keys) == CHECKSUM_LEVELS else _ANY
+        if len(prices) > PRICE_CACHE_SIZE:
+            prices.clear()
+        sign = -1 if side.is_bid else 1
+        set_ = side.set
+        append = out.append
+        top = False
+        for lv in levels:
+            text = bytes(lv.price)
+            known = prices.get(text)
+            if known is None:
+                e8, digits = _number(text)
+                known = prices[text] = (e8, e8 * sign, digits)
+            p, k, pd = known
+            text = bytes(lv.qty)
+            if text[-9:-8] == b".":  # Kraken's 8 decimals: `_number` inlined, the hot path
+                digits = text.replace(b".", b"", 1)
+                q = int(digits)
+                digits = digits.lstrip(b"0")
+            else:
+                q, digits = _number(text)
+            if q:
+                frags[k] = pd + digits
+                set_(p, q)
+            elif set_(p, 0):
+                del frags[k]
+            else:
+                continue  # Kraken sends deletes of levels it never published; nothing changed
+            append((name, p, q))
+            if k <= edge:
+                top = True
+        return top
 
     def _truncate(self, changes: list[Change]) -> None:
         # depth >= 10, so truncation never reaches the checksummed levels
@@ -123,56 +216,22 @@ class _Checked:
             (self.book.asks, ASK, self.ask_frag),
         ):
             if len(side.sizes) > depth:
+                sign = -1 if side.is_bid else 1
                 for p in side.truncate(depth):
-                    del frags[p]
+                    del frags[p * sign]
                     changes.append((name, p, 0))
 
 
-def _levels(levels: Iterable[TextLevel]) -> tuple[list[Level], dict[int, str]]:
+def _levels(levels: Iterable[_Level], sign: int) -> tuple[list[Level], dict[int, bytes]]:
     out: list[Level] = []
-    frags: dict[int, str] = {}
-    for pt, qt in levels:
-        p = spot(pt)
-        q = spot(qt)
+    frags: dict[int, bytes] = {}
+    for lv in levels:
+        p, pd = _number(bytes(lv.price))
+        q, qd = _number(bytes(lv.qty))
         if q:
             out.append((p, q))
-            frags[p] = _digits(pt) + _digits(qt)
+            frags[p * sign] = pd + qd
     return out, frags
-
-
-def _apply(
-    side: BookSide,
-    frags: dict[int, str],
-    name: str,
-    levels: Iterable[TextLevel],
-    out: list[Change],
-    prices: dict[str, tuple[int, str]],
-) -> bool:
-    """Apply one side's changes; True if any reached the side's top 10 (checksum levels).
-
-    ``prices`` memoises price text -> (price_e8, checksum digits): prices repeat, sizes don't.
-    """
-    limit = side.price_at(CHECKSUM_LEVELS - 1)
-    sign = -1 if side.is_bid else 1
-    edge = None if limit is None else limit * sign
-    top = edge is None
-    for pt, qt in levels:
-        known = prices.get(pt)
-        if known is None:
-            known = prices[pt] = (spot(pt), _digits(pt))
-        p = known[0]
-        q = spot(qt)
-        if q:
-            frags[p] = known[1] + qt.replace(".", "").lstrip("0")
-            side.set(p, q)
-        elif side.set(p, 0):
-            del frags[p]
-        else:
-            continue  # Kraken sends deletes of levels it never published; nothing changed
-        out.append((name, p, q))
-        if not top and edge is not None:
-            top = p * sign <= edge
-    return top
 
 
 class _KrakenBase(SpotFeed):
@@ -196,13 +255,12 @@ class _KrakenBase(SpotFeed):
         super().__init__(endpoint, sink, symbol=symbol, **options)
         self.depth = depth
         self.checked = {s: _Checked(b, depth) for s, b in self.books.items()}
-        self._text_prices: dict[str, tuple[int, str]] = {}
 
     def _snapshot(
         self,
         symbol: str,
-        bids: Sequence[TextLevel],
-        asks: Sequence[TextLevel],
+        bids: Iterable[_Level],
+        asks: Iterable[_Level],
         recv_ns: int,
         exch_ns: int | None,
         expected: int | None,
@@ -221,17 +279,14 @@ class _KrakenBase(SpotFeed):
     def _update(
         self,
         symbol: str,
-        bids: Sequence[TextLevel],
-        asks: Sequence[TextLevel],
+        bids: Sequence[_Level],
+        asks: Sequence[_Level],
         recv_ns: int,
         exch_ns: int | None,
         expected: int | None,
     ) -> None:
         checked = self.checked[symbol]
-        prices = self._text_prices
-        if len(prices) > PRICE_CACHE_SIZE:
-            prices.clear()
-        changes = checked.update(bids, asks, prices)
+        changes = checked.update(bids, asks)
         ok: bool | None = None
         got = 0
         if expected is not None:
@@ -287,68 +342,37 @@ class KrakenFeed(_KrakenBase):
             self._request("ping")
 
     def handle(self, text: str, recv_ns: int) -> None:
+        try:
+            frame: _BookFrame | None = _decode_book(text)
+        except msgspec.DecodeError:  # another frame type, or not JSON (orjson then says so)
+            frame = None
+        if frame is not None and frame.channel == "book":
+            self._book(frame, recv_ns)
+            return
         msg = orjson.loads(text)
         channel = msg.get("channel")
-        if channel == "book":
-            self._book(msg, text, recv_ns)
-        elif channel is None and "method" in msg:
+        if channel == "book":  # a book frame the typed decode refused: a malformed one
+            err = "book frame of an unknown shape"
+            raise ProtocolError(err)
+        if channel is None and "method" in msg:
             method = msg["method"]
             if msg.get("success") is False:
                 self.event("error", "", f"{method}: {msg.get('error')}", recv_ns)
             elif method == "subscribe":
                 self.event("subscribed", str(msg.get("result", {}).get("symbol", "")), "", recv_ns)
 
-    def _book(self, msg: dict[str, Any], text: str, recv_ns: int) -> None:
-        data: list[dict[str, Any]] = msg["data"]
-        is_snapshot = msg["type"] == "snapshot"
-        texts = _level_texts(data, text)
-        for d, (bids, asks) in zip(data, texts, strict=True):
-            symbol = d["symbol"]
+    def _book(self, frame: _BookFrame, recv_ns: int) -> None:
+        is_snapshot = frame.type == "snapshot"
+        for d in frame.data:
+            symbol = d.symbol
             if symbol not in self.books:
                 continue
-            ts = d.get("timestamp")
+            ts = d.timestamp
             exch_ns = rfc3339_ns(ts) if ts else None
-            expected = d.get("checksum")
-            if expected is not None:
-                expected = int(expected)
             if is_snapshot:
-                self._snapshot(symbol, bids, asks, recv_ns, exch_ns, expected)
+                self._snapshot(symbol, d.bids, d.asks, recv_ns, exch_ns, d.checksum)
             elif not self.is_pending(symbol):
-                self._update(symbol, bids, asks, recv_ns, exch_ns, expected)
-
-
-def _level_texts(
-    data: list[dict[str, Any]], text: str
-) -> list[tuple[list[TextLevel], list[TextLevel]]]:
-    """The literal (price, qty) texts of each data entry's bids and asks, in frame order."""
-    pairs = _LEVEL.findall(text)
-    if len(data) == 1:
-        d = data[0]
-        nb = len(d.get("bids", ()))
-        if len(pairs) == nb + len(d.get("asks", ())):
-            if text.find('"bids"') < text.find('"asks"'):
-                return [(pairs[:nb], pairs[nb:])]
-            na = len(pairs) - nb
-            return [(pairs[na:], pairs[:na])]
-    elif len(pairs) == sum(len(d.get("bids", ())) + len(d.get("asks", ())) for d in data):
-        out = []
-        i = 0
-        for d in data:
-            got: dict[str, list[TextLevel]] = {"bids": [], "asks": []}
-            for key, levels in d.items():
-                if key in got:
-                    got[key] = pairs[i : i + len(levels)]
-                    i += len(levels)
-            out.append((got["bids"], got["asks"]))
-        return out
-    exact = _DECIMAL_JSON.decode(text)["data"]
-    return [
-        (
-            [(lv["price"], lv["qty"]) for lv in d.get("bids", ())],
-            [(lv["price"], lv["qty"]) for lv in d.get("asks", ())],
-        )
-        for d in exact
-    ]
+                self._update(symbol, d.bids, d.asks, recv_ns, exch_ns, d.checksum)
 
 
 class KrakenV1Feed(_KrakenBase):
@@ -394,8 +418,8 @@ class KrakenV1Feed(_KrakenBase):
         self._update(symbol, bids, asks, recv_ns, exch_ns, expected)
 
 
-def _v1_levels(levels: Iterable[list[str]]) -> list[TextLevel]:
-    return [(lv[0], lv[1]) for lv in levels]
+def _v1_levels(levels: Iterable[list[str]]) -> list[_Level]:
+    return [_text_level(lv[0], lv[1]) for lv in levels]
 
 
 def _v1_time(d: dict[str, Any], *keys: str) -> int | None:
