@@ -4,6 +4,7 @@ data-quality rules (stale, crossed, one-sided, invalid, potentially erroneous wi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
@@ -110,10 +111,11 @@ def slow_cap(books: list[BookView], params: RtiParams) -> int:
     a1 = min(b.asks[0][0] for b in books)
     window = Fraction(params.cap_window)
     sample: list[int] = []
-    for levels, inside, nearness in (
+    sides: list[tuple[list[Level], Callable[[int], bool], Callable[[int], int]]] = [
         ([lvl for b in books for lvl in b.bids], lambda p: p >= (1 - window) * b1, lambda p: -p),
         ([lvl for b in books for lvl in b.asks], lambda p: p <= (1 + window) * a1, lambda p: p),
-    ):
+    ]
+    for levels, inside, nearness in sides:
         chosen = [s for p, s in levels if inside(p)]
         rest = sorted((lvl for lvl in levels if not inside(lvl[0])), key=lambda x: nearness(x[0]))
         if len(chosen) < params.cap_min_orders and rest:
@@ -127,7 +129,8 @@ def slow_cap(books: list[BookView], params: RtiParams) -> int:
     mean = Fraction(sum(x[k : n - k]), n - 2 * k)
     w = [x[k]] * k + x[k : n - k] + [x[n - k - 1]] * k
     wm = Fraction(sum(w), n)
-    var = sum((Fraction(v) - wm) ** 2 for v in w) / (n - 1) if n > 1 else Fraction(0)
+    deviations = [Fraction(v) - wm for v in w]
+    var = sum((d * d for d in deviations), Fraction(0)) / (n - 1) if n > 1 else Fraction(0)
     with localcontext() as ctx:
         ctx.prec = 60
         sigma = (Decimal(var.numerator) / Decimal(var.denominator)).sqrt()
@@ -174,9 +177,16 @@ def slow_value(books: list[BookView], cap: int, params: RtiParams) -> tuple[Deci
             n = len(mids)
             r = (Decimal(-1) / (params.weight_scale * n)).exp()
             weights = [r**i for i in range(1, n + 1)]
+            # Weighted over offsets from the first mid: a one-step or flat curve then gives its
+            # mid exactly (a 50-digit quotient of the mids themselves can land a hair below an
+            # exact half cent and round the wrong way).
+            first = mids[0]
             terms = zip(mids, weights, strict=True)
-            num = sum((Decimal(m.numerator) / m.denominator * w for m, w in terms), Decimal(0))
-            raw = num / sum(weights, Decimal(0))
+            num = sum(
+                (Decimal((m - first).numerator) / (m - first).denominator * w for m, w in terms),
+                Decimal(0),
+            )
+            raw = Decimal(first.numerator) / first.denominator + num / sum(weights, Decimal(0))
         value = (raw / E8).quantize(Decimal(1).scaleb(-params.decimals), ROUND_HALF_UP)
     return value, len(mids)
 
@@ -203,9 +213,8 @@ def venue_books(draw: st.DrawFn) -> list[BookView]:
     return books
 
 
-@settings(max_examples=50, deadline=None)
-@given(venue_books())
-def test_matches_a_slow_exact_implementation(books: list[BookView]) -> None:
+def assert_matches_slow(books: list[BookView]) -> None:
+    """Cap, value, utilized depth and depth shares as the slow implementation has them."""
     r = calc(*books)
     assert r.cap is not None
     cap = int(r.cap * E8)
@@ -218,6 +227,27 @@ def test_matches_a_slow_exact_implementation(books: list[BookView]) -> None:
     else:
         assert r.utilized_depth == 0
         assert "mid-price fallback" in r.note
+
+
+@settings(max_examples=50, deadline=None)
+@given(venue_books())
+def test_matches_a_slow_exact_implementation(books: list[BookView]) -> None:
+    assert_matches_slow(books)
+
+
+def test_levels_the_curves_reach_outside_the_cap_window() -> None:
+    """Venues 4 % apart (inside PED): the curves may reach asks up to b1·(1 + D)/(1 − D), here
+    beyond the cap window 1.05·a1. Levels are read only up to such bounds: the big asks between
+    the two must stay out of the cap, and the curves must still see them."""
+    low = simple("low", "100000", depth=20)
+    high_asks = lv(*[(str(104010 + 25 * i), "1000" if i > 40 else "2") for i in range(50)])
+    high_bids = lv(*[(str(103990 - 25 * i), "2") for i in range(50)])
+    books = [low, book("high", high_bids, high_asks)]
+    r = calc(*books)
+    assert r.venues_used == ("high", "low")
+    assert r.cap is not None
+    assert r.cap < 1000
+    assert_matches_slow(books)
 
 
 @settings(max_examples=25, deadline=None)
@@ -438,11 +468,20 @@ def test_unchanged_books_reuse_cached_arrays_and_changed_ones_do_not() -> None:
     assert c.calculate([a, b], NOW) == first
     moved = simple("b", "100010")
     assert c.calculate([a, moved], NOW).value != first.value
+    # Equal books in new tuples give the same result; the same tuples with a venue fewer used
+    # (invalid now) are calculated afresh, and so is the full set again.
+    copy = book("b", (*moved.bids,), (*moved.asks,))
+    assert copy.bids is not moved.bids
+    assert c.calculate([a, copy], NOW) == calc(a, moved)
+    invalid = book("b", copy.bids, copy.asks, valid=False)
+    alone = c.calculate([a, invalid], NOW)
+    assert (alone.venues_used, alone.value) == (("a",), calc(a).value)
+    assert c.calculate([a, copy], NOW) == calc(a, moved)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    st.lists(st.integers(1, 2**44), min_size=1, max_size=300),
+    st.lists(st.integers(1, 2**44) | st.integers(2**44, 2**62), min_size=1, max_size=300),
     st.sampled_from([Decimal("0.01"), Decimal("0.1"), Decimal("0.25")]),
 )
 def test_cap_is_exact_for_any_sizes(sizes: list[int], trim: Decimal) -> None:
