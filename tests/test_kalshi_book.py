@@ -48,6 +48,15 @@ def test_signed_deltas_add_remove_at_zero_and_track_best() -> None:
     assert (q.yes_bid_e4, q.yes_bid_qty_e2, q.yes_ask_e4, q.updated_ns) == (2500, 125, None, 22)
 
 
+def test_book_waiting_for_its_snapshot_ignores_deltas() -> None:
+    book = synced({800: 100}, {})
+    book.invalidate("seq gap")
+    assert book.apply_delta(True, 800, -500, 20)  # no trouble reported: a snapshot is due
+    assert (book.yes, book.updated_ns, book.invalid_reason) == ({800: 100}, 10, "seq gap")
+    book.reset({900: 5}, {}, yes_scale=False, sid=1, recv_ns=30)
+    assert book.levels("yes") == [(900, 5)]
+
+
 def test_delta_below_zero_invalidates() -> None:
     book = synced({800: 100}, {})
     assert not book.apply_delta(True, 800, -101, 20)

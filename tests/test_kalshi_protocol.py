@@ -771,6 +771,8 @@ def test_unanswered_command_is_resent_then_reconnects() -> None:
         '{"type":"orderbook_delta","sid":1,"seq":3,"msg":{"market_ticker":"A","price_dollars":"abc","delta_fp":"1.00","side":"yes"}}',
         '{"type":"orderbook_delta","sid":1,"seq":"3","msg":{"market_ticker":"A","price_dollars":"0.2","delta_fp":"1.00","side":"up"}}',
         '{"type":"orderbook_delta","sid":1,"seq":3,"msg":{"market_ticker":"A","price_dollars":"0.2200","delta_fp":"1.00","side":"maybe"}}',
+        delta(3, "A", "yes", "1.5000", "1.00"),  # current era (hot path): price above $1
+        delta(3, "A", "yes", "0.2200", "1.0x"),  # current era (hot path): size not a number
         '{"type":"ticker","sid":1,"msg":{"market_ticker":5,"price_dollars":"0.5000"}}',
         '{"type":"trade","sid":"x","msg":{"market_ticker":"A","yes_price":3,"count":1}}',
     ],

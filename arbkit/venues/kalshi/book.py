@@ -129,9 +129,12 @@ class KalshiBook:
     def apply_delta(self, is_yes: bool, price_e4: int, delta_e2: int, recv_ns: int) -> bool:
         """Add a signed change to one level (removed at 0); False if it went below zero.
 
+        A book waiting for its snapshot ignores deltas (the snapshot replaces everything).
         A level below zero means a change was missed: the book is unsynced. The hot path
         keeps no best-price state; bests (and so crossing) are worked out when read.
         """
+        if not self.synced:
+            return True
         if is_yes:
             levels = self.yes
         else:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
 import msgspec
 import orjson
@@ -104,7 +104,6 @@ CROSSED_GRACE_NS = 1_000_000_000
 MAX_OUTGOING = 1000
 """Queued commands kept when nobody sends them (replay); older ones are dropped and counted."""
 
-_DELTA_PREFIX = '{"type":"orderbook_delta",'
 _MS = 1_000_000
 _CACHE_LIMIT = 1 << 16
 _PRICE_E4: dict[str | None, int] = {}
@@ -138,11 +137,36 @@ def qty_e2(text: str) -> int:
     return value
 
 
-class _DeltaMsg(msgspec.Struct, gc=False):
-    """``orderbook_delta`` payload, all eras (exact strings preferred over legacy ints).
+class _CurrentDeltaMsg(msgspec.Struct, gc=False):
+    """Current-era ``orderbook_delta`` payload (docs mirror mid/late 2026), every field required.
 
-    ``side`` as a Literal is validated by the decoder, which hands back shared str objects.
+    The hot path's schema: a frame of an older era (no ``ts_ms``, or legacy integers only)
+    does not fit and takes the general path. Fields are in wire order (msgspec matches keys
+    fastest so); ``side`` as a Literal is validated by the decoder, which hands back shared str
+    objects; unknown keys (``market_id``, ``ts``) are skipped without being built.
     """
+
+    market_ticker: str
+    price_dollars: str
+    delta_fp: str
+    side: Literal["yes", "no"]
+    ts_ms: int
+
+
+class _CurrentDelta(msgspec.Struct, gc=False, tag_field="type", tag=BOOK):
+    """A current-era delta frame; its ``type`` tag is checked by the decoder (`_decode_frame`)."""
+
+    sid: int
+    seq: int
+    msg: _CurrentDeltaMsg
+
+
+_Delta = tuple[int, int, str, str, int, int, int | None]
+"""A parsed delta: sid, seq, market, side, price_e4, qty_e2, venue time (ns)."""
+
+
+class _DeltaMsg(msgspec.Struct, gc=False):
+    """``orderbook_delta`` payload, all eras (exact strings preferred over legacy ints)."""
 
     market_ticker: str
     side: Literal["yes", "no"]
@@ -155,15 +179,12 @@ class _DeltaMsg(msgspec.Struct, gc=False):
 
 
 class _DeltaFrame(msgspec.Struct, gc=False):
-    """A delta frame; ``type`` is not decoded (the caller already knows it is a delta)."""
+    """A delta frame of any era, converted from the general path's dict."""
 
     sid: int
     seq: int
     msg: _DeltaMsg
     sending_ts_ms: int | None = None
-
-
-_decode_delta = msgspec.json.Decoder(_DeltaFrame).decode
 
 
 @dataclass(slots=True)
@@ -346,37 +367,42 @@ class KalshiProtocol:
     # ------------------------------------------------------------------ frames
 
     def on_message(self, text: str, recv_ns: int) -> None:
-        """Parse one received frame; never raises on bad input (it is counted and recorded)."""
-        if text.startswith(_DELTA_PREFIX):
-            try:
-                frame = _decode_delta(text)
-            except msgspec.DecodeError:
-                pass  # not the usual delta shape: the general path decides
-            else:
+        """Parse one received frame; never raises on bad input (it is counted and recorded).
+
+        The hot path is a current-era delta: decoded straight into a typed struct (the
+        ``type`` tag routes it), exact price and size from the memo, ``seq`` checked, row
+        written and book updated, all in this one function to spare calls. Every other
+        frame, and a delta of another era or shape, takes `_on_general`, which hands deltas
+        back here for the same tail.
+        """
+        frame: Any
+        try:
+            frame = _decode_frame(text)
+        except msgspec.DecodeError:
+            frame = None
+        if frame.__class__ is not _CurrentDelta:
+            delta = self._on_general(text, recv_ns)
+            if delta is None:
+                return
+            sid, seq, market, side, price, qty, exch_ns = delta
+        else:
+            m = frame.msg
+            try:  # subscripting the memo beats .get(); a miss parses (and may refuse)
+                price = _PRICE_E4[m.price_dollars]
+                qty = _QTY_E2[m.delta_fp]
+            except KeyError:
                 try:
-                    self._on_delta(frame, recv_ns)
+                    price, qty = price_e4(m.price_dollars), qty_e2(m.delta_fp)
                 except ValueError as exc:
                     self._malformed(recv_ns, f"orderbook_delta: {exc}")
-                return
-        self._on_general(text, recv_ns)
-
-    def _on_delta(self, frame: _DeltaFrame, recv_ns: int) -> None:
-        """The hot path: one delta -> exact row -> book, with the sid's seq checked.
-
-        Values are parsed before ``seq`` is taken, so a frame that fails to parse is lost
-        as a whole and shows up as a gap (and a resync) rather than as a silently wrong book.
-        """
-        m = frame.msg
-        try:  # memoised exact values: subscripting beats .get(); None (legacy) is a miss too
-            price = _PRICE_E4[m.price_dollars]
-            qty = _QTY_E2[m.delta_fp]
-        except KeyError:
-            price, qty = _delta_values(m)
-        side = m.side
-        ts_ms = m.ts_ms
-        exch = ts_ms * _MS if ts_ms is not None else _delta_exch_ns(frame)
-        sid = frame.sid
-        seq = frame.seq
+                    return
+            sid = frame.sid
+            seq = frame.seq
+            market = m.market_ticker
+            side = m.side
+            exch_ns = m.ts_ms * _MS
+        # Values are parsed before seq is taken, so a frame that fails to parse is lost as a
+        # whole and shows up as a gap (and a resync) rather than as a silently wrong book.
         sub = self._by_sid.get(sid)
         if sub is None:
             self._unknown_sid(sid, recv_ns)
@@ -384,39 +410,35 @@ class KalshiProtocol:
         if seq != sub.last_seq + 1 and not self._seq_slow(sub, seq, recv_ns):
             return
         sub.last_seq = seq
-        market = m.market_ticker
         self._write(
-            KalshiBookRow(recv_ns, exch, market, side, price, qty, False, sid, seq, self.conn_id)
+            KalshiBookRow(recv_ns, exch_ns, market, side, price, qty, False, sid, seq, self.conn_id)
         )
         book = self.books.get(market)
-        if (
-            book is not None
-            and book.synced
-            and not book.apply_delta(side == "yes", price, qty, recv_ns)
-        ):
+        if book is not None and not book.apply_delta(side == "yes", price, qty, recv_ns):
             self._book_trouble(book, sub, recv_ns)
 
-    def _on_general(self, text: str, recv_ns: int) -> None:
+    def _on_general(self, text: str, recv_ns: int) -> _Delta | None:
+        """Any frame off the hot path: handled here, except deltas, returned parsed."""
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             self._malformed(recv_ns, f"invalid JSON: {exc}")
-            return
+            return None
         if not isinstance(obj, dict):
             self._malformed(recv_ns, f"not a JSON object: {type(obj).__name__}")
-            return
+            return None
         kind = obj.get("type")
-        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            self._malformed(recv_ns, f"unknown frame type {kind!r}")
-            return
         try:
+            if kind == BOOK:
+                return _any_era_delta(obj)
+            handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                self._malformed(recv_ns, f"unknown frame type {kind!r}")
+                return None
             handler(self, obj, recv_ns)
         except (KeyError, TypeError, ValueError, AttributeError, msgspec.ValidationError) as exc:
             self._malformed(recv_ns, f"{kind}: {type(exc).__name__}: {exc}")
-
-    def _delta_any_order(self, obj: dict[str, Any], recv_ns: int) -> None:
-        self._on_delta(msgspec.convert(obj, _DeltaFrame), recv_ns)
+        return None
 
     def _snapshot(self, obj: dict[str, Any], recv_ns: int) -> None:
         sid, seq, msg = obj["sid"], obj["seq"], obj["msg"]
@@ -938,8 +960,14 @@ class KalshiProtocol:
         self._write(EventRow(t_ns, self.stream, self.conn_id, kind, subject, detail, expected, got))
 
 
-def _delta_values(m: _DeltaMsg) -> tuple[int, int]:
-    """Price and size of a delta off the memo: a new string, or legacy integer cents."""
+def _any_era_delta(obj: dict[str, Any]) -> _Delta:
+    """A delta frame of any era or key order as the hot path's values.
+
+    Exact strings win over legacy integers; venue time is ``ts_ms``, else the RFC 3339 ``ts``,
+    else ``sending_ts_ms``.
+    """
+    frame = msgspec.convert(obj, _DeltaFrame)
+    m = frame.msg
     if m.price_dollars is not None:
         price = price_e4(m.price_dollars)
     elif m.price is not None:
@@ -947,17 +975,18 @@ def _delta_values(m: _DeltaMsg) -> tuple[int, int]:
     else:
         raise ValueError("delta without price_dollars or price")
     if m.delta_fp is not None:
-        return price, qty_e2(m.delta_fp)
-    if m.delta is not None:
-        return price, m.delta * 100
-    raise ValueError("delta without delta_fp or delta")
-
-
-def _delta_exch_ns(frame: _DeltaFrame) -> int | None:
-    """Venue time of a delta without ``ts_ms``: RFC 3339 ``ts``, else ``sending_ts_ms``."""
-    if frame.msg.ts is not None:
-        return parse_time_ns(frame.msg.ts)
-    return None if frame.sending_ts_ms is None else frame.sending_ts_ms * _MS
+        qty = qty_e2(m.delta_fp)
+    elif m.delta is not None:
+        qty = m.delta * 100
+    else:
+        raise ValueError("delta without delta_fp or delta")
+    if m.ts_ms is not None:
+        exch: int | None = m.ts_ms * _MS
+    elif m.ts is not None:
+        exch = parse_time_ns(m.ts)
+    else:
+        exch = None if frame.sending_ts_ms is None else frame.sending_ts_ms * _MS
+    return frame.sid, frame.seq, m.market_ticker, m.side, price, qty, exch
 
 
 def _snapshot_side(msg: dict[str, Any], side: str) -> dict[int, int]:
@@ -1044,7 +1073,6 @@ def _exch_ns(msg: dict[str, Any], frame: dict[str, Any]) -> int | None:
 
 _Handler = Callable[[KalshiProtocol, dict[str, Any], int], None]
 _HANDLERS: dict[str, _Handler] = {
-    "orderbook_delta": KalshiProtocol._delta_any_order,
     "orderbook_snapshot": KalshiProtocol._snapshot,
     "ticker": KalshiProtocol._ticker,
     "trade": KalshiProtocol._trade,
@@ -1057,3 +1085,11 @@ _HANDLERS: dict[str, _Handler] = {
     "ok": KalshiProtocol._ok,
     "error": KalshiProtocol._error,
 }
+
+# The hot path's decoder: a current-era delta in full; any other known frame type as an empty
+# tagged struct (its body skipped, no error raised) so that it reaches the general path cheaply.
+_SKIPPED = tuple(
+    msgspec.defstruct(f"_Skipped{i}", [], tag_field="type", tag=kind, gc=False)
+    for i, kind in enumerate(_HANDLERS)
+)
+_decode_frame: Callable[[str], Any] = msgspec.json.Decoder(Union[(_CurrentDelta, *_SKIPPED)]).decode
