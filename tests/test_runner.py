@@ -244,3 +244,33 @@ async def test_runner_makes_the_gets_a_protocol_asks_for_and_records_them(serve)
     kinds = [(f.kind, f.payload) for f in sink.raw["test"] if f.kind in ("send", "http")]
     assert ("send", f"GET {proto.rest_url}") in kinds
     assert ("http", '{"bids":[]}') in kinds
+
+
+class Buggy(Recorder):
+    """A protocol whose parser raises on one frame."""
+
+    def on_message(self, text: str, recv_ns: int) -> None:
+        if text == "boom":
+            raise ZeroDivisionError("parser bug")
+        super().on_message(text, recv_ns)
+
+
+async def test_a_parser_exception_is_recorded_and_the_feed_reconnects(serve) -> None:  # type: ignore[no-untyped-def]
+    connections = 0
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        nonlocal connections
+        connections += 1
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("boom" if connections == 1 else "fine")
+        await asyncio.sleep(3)
+        return ws
+
+    proto = Buggy(await serve(handler))
+    sink = MemorySink()
+    await run_until(proto, sink, lambda: len(proto.opened) >= 2 and "fine" in proto.messages)
+    assert proto.closed[0] == "parser error (ZeroDivisionError)"
+    errors = [e for e in sink.rows["events"] if isinstance(e, EventRow) and e.kind == "error"]
+    assert "broke the parser" in errors[0].detail
+    assert next(f.payload for f in sink.raw["test"] if f.kind == "frame") == "boom"  # kept raw

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import aiohttp
 
 from arbkit.core.clock import now_ns
+from arbkit.core.errors import StorageError
 from arbkit.core.events import EventRow, RawFrame
 from arbkit.core.retry import Backoff
 from arbkit.core.sink import Sink
@@ -83,8 +84,11 @@ class _Connection:
     def event(self, kind: str, detail: str) -> None:
         self.sink.write(EventRow(now_ns(), self.stream, self.conn_id, kind, "", detail, None, None))
 
-    async def flush_outgoing(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        for text in self.protocol.take_outgoing():
+    async def flush_outgoing(
+        self, ws: aiohttp.ClientWebSocketResponse, texts: list[str] | None = None
+    ) -> None:
+        """Send the protocol's queued texts (or ``texts``, already taken) and start its GETs."""
+        for text in self.protocol.take_outgoing() if texts is None else texts:
             self.record("send", text)
             await ws.send_str(text)
         if self.requester is not None:
@@ -201,8 +205,25 @@ async def _read_loop(
     stop: asyncio.Event,
     timer_interval: float,
 ) -> str:
+    """Receive until the connection ends; returns why.
+
+    Per frame this is the hot path of every feed, so it does only what each frame needs
+    (record raw, parse, send what the protocol queued). The deadline (next timer tick or
+    silence limit) is one `asyncio.timeout` scope around a run of receives rather than a
+    timeout per frame: arming and cancelling a timer per frame cost more than parsing the
+    frame. A frame is never lost to the deadline (it stays queued in aiohttp until the next
+    receive), and pongs and sends are made outside it. The ``frames`` counter is added up
+    per scope.
+    """
     loop = asyncio.get_running_loop()
     sink, stream = conn.sink, conn.stream
+    write_raw, on_message, take_outgoing = (
+        sink.write_raw,
+        protocol.on_message,
+        protocol.take_outgoing,
+    )
+    every_frame = conn.requester is not None  # its GETs are started by flush_outgoing
+    text_kind, binary_kind = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
     last_alive = loop.time()
     next_timer = last_alive + timer_interval
     while True:
@@ -216,35 +237,58 @@ async def _read_loop(
         silence_left = last_alive + protocol.silence_timeout - now
         if silence_left <= 0:
             return f"silent for {protocol.silence_timeout:g} s"
+        frames = 0
+        out: list[str] | None = None
+        ping: bytes | None = None
         try:
-            msg = await ws.receive(timeout=min(silence_left, next_timer - now))
+            async with asyncio.timeout(min(silence_left, next_timer - now)):
+                while True:
+                    msg = await ws.receive()
+                    recv = now_ns()
+                    last_alive = loop.time()
+                    kind = msg.type
+                    if kind is text_kind or kind is binary_kind:
+                        text = (
+                            msg.data if kind is text_kind else msg.data.decode("utf-8", "replace")
+                        )
+                        frames += 1
+                        conn.frame_no += 1
+                        raw = RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text)
+                        write_raw(stream, raw)
+                        try:
+                            on_message(text, recv)
+                        except StorageError:
+                            raise
+                        except Exception as exc:  # a parser bug must not end the recording
+                            conn.event("error", f"frame {conn.frame_no} broke the parser: {exc!r}")
+                            sink.count(stream, "errors")
+                            protocol.reconnect_reason = f"parser error ({type(exc).__name__})"
+                            break
+                    elif kind is aiohttp.WSMsgType.PING:
+                        ping = msg.data
+                        break
+                    elif kind is aiohttp.WSMsgType.ERROR:
+                        return f"connection error: {ws.exception()!r}"
+                    elif kind is not aiohttp.WSMsgType.PONG:
+                        code = ws.close_code
+                        return f"closed by server (code {code})" if code else "closed by server"
+                    # Sends happen outside the deadline scope, so it never cuts one short.
+                    out = take_outgoing()
+                    if (
+                        out
+                        or every_frame
+                        or stop.is_set()
+                        or protocol.reconnect_reason
+                        or last_alive >= next_timer
+                    ):
+                        break
         except TimeoutError:
-            if stop.is_set():
-                return "stopped"
-            continue
-        recv = now_ns()
-        last_alive = loop.time()
-        kind = msg.type
-        if kind is aiohttp.WSMsgType.TEXT:
-            conn.frame_no += 1
-            sink.write_raw(stream, RawFrame(recv, conn.conn_id, conn.frame_no, "frame", msg.data))
-            sink.count(stream, "frames")
-            protocol.on_message(msg.data, recv)
-        elif kind is aiohttp.WSMsgType.BINARY:
-            text = msg.data.decode("utf-8", "replace")
-            conn.frame_no += 1
-            sink.write_raw(stream, RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text))
-            sink.count(stream, "frames")
-            protocol.on_message(text, recv)
-        elif kind is aiohttp.WSMsgType.PING:
-            await ws.pong(msg.data)
-        elif kind is aiohttp.WSMsgType.PONG:
             pass
-        elif kind is aiohttp.WSMsgType.ERROR:
-            return f"connection error: {ws.exception()!r}"
-        else:
-            code = ws.close_code
-            return f"closed by server (code {code})" if code else "closed by server"
-        await conn.flush_outgoing(ws)
+        finally:
+            if frames:
+                sink.count(stream, "frames", frames)
+        if ping is not None:
+            await ws.pong(ping)
+        await conn.flush_outgoing(ws, out)
         if stop.is_set():
             return "stopped"
