@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import resource
+import signal
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -153,3 +157,27 @@ async def test_credentials_never_appear_in_anything_written_or_logged(tmp_path: 
     assert "kalshi_book" in text or "orderbook" in text  # the haystack is real
     for secret in secrets:
         assert secret not in text
+
+
+def test_full_disk_during_a_recording_stops_it_with_a_clear_error(tmp_path: Path) -> None:
+    """The kernel refuses writes past 20 kB (RLIMIT_FSIZE, EFBIG), as a full disk would."""
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "rec"
+    done = subprocess.run(
+        [sys.executable, "-m", "arbkit.cli", "record", "--minutes", "0.5", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit_file_size,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert re.search(rf"cannot (write|compact) {re.escape(str(out))}/\S+", done.stderr)
+    assert "free some disk space" in done.stderr
+    assert "Traceback" not in done.stderr
+    for part in out.rglob("*.parquet"):
+        pq.read_table(part)  # whatever was written before the disk filled is readable
