@@ -45,7 +45,10 @@ from arbkit.core.events import RAW_PREFIX, RawFrame, Row, row_type_of, schema
 MANIFEST = "session.json"
 _PART = re.compile(r"^part-(\d{6,})(?:-(\d{6,}))?\.parquet$")
 _TMP_SUFFIX = ".tmp"
-_COMPRESSION = "zstd"
+_PART_COMPRESSION = "lz4"
+"""Live parts favour write speed (they are written every second on the hot path)."""
+_COMPACT_COMPRESSION = "zstd"
+"""Compacted files favour size (written once, when a session closes)."""
 _CHECK_EVERY = 64
 """Writes between two looks at the clock (keeps the per-row cost low; `tick` covers idle)."""
 
@@ -315,7 +318,7 @@ class SessionWriter:
         data = buf.to_arrow()
         try:
             pq.write_table(
-                data, tmp, compression=_COMPRESSION, use_dictionary=buf.dictionary or False
+                data, tmp, compression=_PART_COMPRESSION, use_dictionary=buf.dictionary or False
             )
             os.replace(tmp, final)
         except OSError as exc:
@@ -368,7 +371,7 @@ def compact_table(table_dir: Path) -> Part | None:
     tmp = final.with_name(final.name + _TMP_SUFFIX)
     try:
         target_schema = pq.read_schema(live[0].path)
-        with pq.ParquetWriter(tmp, target_schema, compression=_COMPRESSION) as writer:
+        with pq.ParquetWriter(tmp, target_schema, compression=_COMPACT_COMPRESSION) as writer:
             for part in live:
                 writer.write_table(pq.read_table(part.path))
         os.replace(tmp, final)
