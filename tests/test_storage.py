@@ -205,3 +205,23 @@ def test_open_missing_session_is_a_clear_error(tmp_path: Path) -> None:
         open_session(tmp_path / "nope")
     with pytest.raises(StorageError, match="no recording session"):
         SessionWriter.open(tmp_path / "nope")
+
+
+def test_an_unstorable_value_costs_only_its_own_row(tmp_path: Path) -> None:
+    with SessionWriter.create(tmp_path, "s") as w:
+        w.write(book_row(0))
+        w.write(KalshiBookRow(1, None, "M", "yes", 10**30, 1, False, 1, 1, 1))  # beyond int64
+        w.write(book_row(2))
+    s = open_session(tmp_path / "s")
+    assert s.frame("kalshi_book").collect()["seq"].to_list() == [0, 2]
+    assert s.manifest["counters"]["kalshi_book"]["unstorable_rows"] == 1
+    assert s.manifest["rows"]["kalshi_book"] == 2
+
+
+def test_unknown_table_and_broken_manifest_are_clear_errors(tmp_path: Path) -> None:
+    SessionWriter.create(tmp_path, "s").close()
+    with pytest.raises(StorageError, match="no table 'kalshi_bok'"):
+        open_session(tmp_path / "s").frame("kalshi_bok")
+    (tmp_path / "s" / MANIFEST).write_text("{not json")
+    with pytest.raises(StorageError, match="cannot read"):
+        open_session(tmp_path / "s")

@@ -8,9 +8,10 @@ precedence over the environment's default:
 - ``ARBKIT_KALSHI_REST_URL`` (base ending in ``/trade-api/v2``), ``ARBKIT_KALSHI_WS_URL``;
 - ``ARBKIT_<VENUE>_WS_URL`` and ``ARBKIT_<VENUE>_REST_URL`` for each spot venue in `VENUES`.
 
-Credentials come from ``KALSHI_API_KEY_ID`` and ``KALSHI_PRIVATE_KEY_PATH``. They are never
-printed, logged, recorded, or put in an exception message: `Credentials` hides both in its
-repr and the private key is only ever loaded into a `cryptography` key object.
+Credentials come from ``KALSHI_API_KEY_ID`` and ``KALSHI_PRIVATE_KEY_PATH``. The key id and
+the key are never printed, logged, recorded, or put in an exception message: `Credentials`
+hides both in its repr and the private key is only ever loaded into a `cryptography` key
+object. (Errors about the key file name its path, so the setting can be fixed.)
 """
 
 from __future__ import annotations

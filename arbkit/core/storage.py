@@ -106,6 +106,26 @@ def table_dirs(session_path: Path) -> Iterator[tuple[str, Path]]:
             yield d.name, d
 
 
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        msg = f"cannot read {path} ({exc}); the part files beside it are still readable"
+        raise StorageError(msg) from exc
+    if not isinstance(data, dict):
+        msg = f"{path} is not a session manifest (expected a JSON object)"
+        raise StorageError(msg)
+    return data
+
+
+def _part_rows(path: Path) -> int:
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (OSError, pa.ArrowException) as exc:
+        msg = f"{path} is not a readable Parquet file ({exc}); move it aside to continue"
+        raise StorageError(msg) from exc
+
+
 def new_session_id() -> str:
     """A sortable, unique session id: UTC start time plus a short random suffix."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -148,9 +168,28 @@ class _Buffer:
         self.nbytes = 0
         self.next_part = next_part
 
-    def to_arrow(self) -> pa.Table:
+    def to_arrow(self) -> tuple[pa.Table, int]:
+        """The buffered rows as a table, and how many rows had to be left out.
+
+        A value Arrow cannot hold (an int beyond 64 bits from a venue's absurd size, say)
+        must not cost the rows around it: on failure the rows are converted one by one and
+        only those that fail are left out (the raw frames they came from are kept anyway).
+        """
         rows = self.rows
-        return pa.Table.from_arrays([b(rows) for b in self.builders], schema=self.schema)
+        try:
+            return pa.Table.from_arrays([b(rows) for b in self.builders], schema=self.schema), 0
+        except (OverflowError, ValueError, TypeError, pa.ArrowException):
+            good = [r for r in rows if self._converts([r])]
+            table = pa.Table.from_arrays([b(good) for b in self.builders], schema=self.schema)
+            return table, len(rows) - len(good)
+
+    def _converts(self, rows: list[Row]) -> bool:
+        try:
+            for build in self.builders:
+                build(rows)
+        except (OverflowError, ValueError, TypeError, pa.ArrowException):
+            return False
+        return True
 
 
 class SessionWriter:
@@ -216,7 +255,7 @@ class SessionWriter:
     def _load_or_init(self, meta: Mapping[str, Any]) -> None:
         manifest_path = self.path / MANIFEST
         if manifest_path.is_file():
-            self.manifest = json.loads(manifest_path.read_text())
+            self.manifest = _read_manifest(manifest_path)
             self.manifest["resumed"] = self.manifest.get("resumed", 0) + 1
             self.manifest["closed"] = False
             for stream, counts in self.manifest.get("counters", {}).items():
@@ -243,7 +282,7 @@ class SessionWriter:
             for part in dead:
                 with contextlib.suppress(OSError):
                     part.path.unlink()
-            self._rows_written[table] = sum(pq.read_metadata(p.path).num_rows for p in live)
+            self._rows_written[table] = sum(_part_rows(p.path) for p in live)
 
     def _table_dirs(self) -> Iterator[tuple[str, Path]]:
         return table_dirs(self.path)
@@ -315,7 +354,9 @@ class SessionWriter:
     def _flush_buffer(self, table: str, buf: _Buffer) -> None:
         final = buf.dir / f"part-{buf.next_part:06d}.parquet"
         tmp = final.with_name(final.name + _TMP_SUFFIX)
-        data = buf.to_arrow()
+        data, left_out = buf.to_arrow()
+        if left_out:
+            self._counters[table]["unstorable_rows"] += left_out
         try:
             pq.write_table(
                 data, tmp, compression=_PART_COMPRESSION, use_dictionary=buf.dictionary or False
@@ -325,7 +366,7 @@ class SessionWriter:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise _storage_error("write", final, exc) from exc
-        self._rows_written[table] += len(buf.rows)
+        self._rows_written[table] += data.num_rows
         buf.rows = []
         buf.nbytes = 0
         buf.next_part += 1
@@ -397,7 +438,7 @@ class Session:
                 "pass a session directory such as data/recordings/<session_id>"
             )
             raise StorageError(msg)
-        self.manifest: dict[str, Any] = json.loads(manifest.read_text())
+        self.manifest: dict[str, Any] = _read_manifest(manifest)
 
     @property
     def id(self) -> str:
@@ -410,6 +451,11 @@ class Session:
 
     def files(self, table: str) -> list[Path]:
         """The part files of a table, in write order (compacted or not)."""
+        try:
+            row_type_of(table)
+        except KeyError:
+            msg = f"no table {table!r} in arbkit recordings; this session has {self.tables}"
+            raise StorageError(msg) from None
         return [p.path for p in live_parts(self.path / table)[0]]
 
     def frame(self, table: str) -> pl.LazyFrame:

@@ -186,7 +186,7 @@ class LiveIndex:
                 await asyncio.wait_for(self._stop.wait(), timeout=(due - now) / 1e9)
             if self._stop.is_set():
                 return
-            self.compute(now_ns())
+            self.compute(now_ns(), grid_ns=due)
             async with self._tick:
                 self._tick.notify_all()
 
@@ -206,8 +206,12 @@ class LiveIndex:
                 self._seen.add(venue)
         return out
 
-    def compute(self, time_ns: int) -> LiveTick:
-        """One calculation at ``time_ns`` from the books held now; rows go to the sink."""
+    def compute(self, time_ns: int, *, grid_ns: int | None = None) -> LiveTick:
+        """One calculation at ``time_ns`` from the books held now; rows go to the sink.
+
+        ``grid_ns`` is the grid point the calculation was scheduled for: the one-second
+        values (settlement) file it there, not a few ms later in the next second.
+        """
         books = self.views()
         params = self.params
         result = self.calculator.calculate(books, time_ns)
@@ -220,7 +224,7 @@ class LiveIndex:
             self.sink.write(row)
         tick = LiveTick(time_ns, result, proxies, official)
         self.latest = tick
-        self._history.append((time_ns, result.value_e8))
+        self._history.append((time_ns if grid_ns is None else grid_ns, result.value_e8))
         if self.on_tick is not None:
             self.on_tick(tick)
         return tick

@@ -29,6 +29,7 @@ from arbkit.core.storage import SessionWriter
 from arbkit.index.live import LiveIndex, OfficialTap
 from arbkit.venues.kalshi.auth import Signer
 from arbkit.venues.kalshi.discovery import MarketChange, MarketDiscovery
+from arbkit.venues.kalshi.limiter import TokenBucket
 from arbkit.venues.kalshi.markets import BTC_SERIES
 from arbkit.venues.kalshi.poller import RestBookPoller
 from arbkit.venues.kalshi.rest import KalshiRest
@@ -98,15 +99,18 @@ async def record(
         },
     )
     clock = ClockOffset()
-    signed = KalshiRest(endpoints.kalshi.rest, signer=signer, sink=writer)
-    unsigned = KalshiRest(endpoints.kalshi.rest, sink=writer)
+    limiter = TokenBucket()  # one account budget shared by the signed and unsigned clients
+    signed = KalshiRest(endpoints.kalshi.rest, signer=signer, limiter=limiter, sink=writer)
+    unsigned = KalshiRest(endpoints.kalshi.rest, limiter=limiter, sink=writer)
     live = LiveIndex({v: endpoints.venues[v] for v in config.venues}, writer)
     poller = RestBookPoller(unsigned, writer, interval=config.rest_interval)
+    # Discovery owns the market set (it applies the horizon); lifecycle messages only tell
+    # it to look again, so a market that opens is followed within moments.
     feed = KalshiFeed(
         OfficialTap(writer, live),
         endpoints.kalshi.ws,
         signer=signer,
-        follow_series=config.series,
+        on_lifecycle=lambda _row: discovery.request_refresh(),
     )
 
     def on_change(change: MarketChange) -> None:
@@ -127,7 +131,7 @@ async def record(
     started = time.monotonic()
     try:
         await signed.exchange_status(clock)
-        on_change(await discovery.refresh())
+        await discovery.refresh()  # reports the markets to on_change
         await live.start()
         tasks = [
             asyncio.create_task(feed.run(stop=stop), name="kalshi-ws"),

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from arbkit.core.clock import now_ns
 from arbkit.core.config import VENUES, Credentials, Endpoint, Endpoints
+from arbkit.core.errors import ConfigError
 from arbkit.sim.faults import FaultPlan
 from arbkit.sim.kalshi.server import KalshiSim
 from arbkit.sim.path import PricePath
@@ -73,7 +74,15 @@ class World:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self.stop()
+            msg = (
+                f"the embedded world cannot listen on {host}:{port} ({exc.strerror}); "
+                "choose another --port"
+            )
+            raise ConfigError(msg) from exc
         bound = self._runner.addresses[0][1]
         self.kalshi.set_address(host, bound)
         self._base_url = f"http://{host}:{bound}"

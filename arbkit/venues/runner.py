@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
@@ -85,14 +85,18 @@ class _Connection:
         self.sink.write(EventRow(now_ns(), self.stream, self.conn_id, kind, "", detail, None, None))
 
     async def flush_outgoing(
-        self, ws: aiohttp.ClientWebSocketResponse, texts: list[str] | None = None
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        texts: list[str] | None = None,
+        gets: Sequence[HttpGet] | None = None,
     ) -> None:
-        """Send the protocol's queued texts (or ``texts``, already taken) and start its GETs."""
+        """Send the protocol's queued texts and start its GETs (``texts``/``gets``: already
+        taken from it)."""
         for text in self.protocol.take_outgoing() if texts is None else texts:
             self.record("send", text)
             await ws.send_str(text)
         if self.requester is not None:
-            for request in self.requester.take_http():
+            for request in self.requester.take_http() if gets is None else gets:
                 task = asyncio.create_task(self._get(self.requester, request))
                 self.gets.add(task)
                 task.add_done_callback(self.gets.discard)
@@ -105,14 +109,38 @@ class _Connection:
                 text = await resp.text()
                 status = resp.status
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            text, status = repr(exc), 0
+            text, status = describe(exc), 0
         recv = now_ns()
         self.record("http" if status else "error", text, recv)
-        requester.on_http_response(request, status, text, recv)
+        _guarded(
+            self,
+            "on_http_response",
+            lambda: requester.on_http_response(request, status, text, recv),
+        )
 
     def cancel_gets(self) -> None:
         for task in self.gets:
             task.cancel()
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as text safe to record: its type and message, never its repr (aiohttp's
+    request errors carry the request headers, which hold Kalshi's key id and signature)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _guarded(conn: _Connection, what: str, call: Callable[[], None]) -> None:
+    """Run a protocol callback; a bug in it is recorded and answered with a reconnect, never
+    allowed to end the feed (the raw frames are kept, so the data can be re-derived)."""
+    try:
+        call()
+    except StorageError:
+        raise
+    except Exception as exc:
+        conn.event("error", f"{what} failed: {describe(exc)}")
+        conn.sink.count(conn.stream, "errors")
+        conn.protocol.reconnect_reason = f"protocol error in {what} ({type(exc).__name__})"
 
 
 async def run_feed(
@@ -165,19 +193,19 @@ async def _connect_once(
     except aiohttp.WSServerHandshakeError as exc:
         return _connect_failed(protocol, conn, exc.status, f"handshake refused: HTTP {exc.status}")
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        return _connect_failed(protocol, conn, None, f"cannot connect: {exc!r}")
+        return _connect_failed(protocol, conn, None, f"cannot connect: {describe(exc)}")
 
     conn.conn_id += 1
     conn.record("connect", url)
     conn.event("connect", url)
     backoff.connected(time.monotonic())
-    protocol.on_open(conn.conn_id, now_ns())
+    _guarded(conn, "on_open", lambda: protocol.on_open(conn.conn_id, now_ns()))
     reason = "closed by server"
     try:
         await conn.flush_outgoing(ws)
         reason = await _read_loop(protocol, conn, ws, stop, timer_interval)
     except (aiohttp.ClientError, OSError, ConnectionError) as exc:
-        reason = f"connection error: {exc!r}"
+        reason = f"connection error: {describe(exc)}"
     finally:
         t = now_ns()
         conn.record("disconnect", reason, t)
@@ -222,14 +250,14 @@ async def _read_loop(
         protocol.on_message,
         protocol.take_outgoing,
     )
-    every_frame = conn.requester is not None  # its GETs are started by flush_outgoing
+    take_http = conn.requester.take_http if conn.requester is not None else None
     text_kind, binary_kind = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
     last_alive = loop.time()
     next_timer = last_alive + timer_interval
     while True:
         now = loop.time()
         if now >= next_timer:
-            protocol.on_timer(now_ns())
+            _guarded(conn, "on_timer", lambda: protocol.on_timer(now_ns()))
             next_timer = now + timer_interval
             await conn.flush_outgoing(ws)
         if protocol.reconnect_reason:
@@ -239,6 +267,7 @@ async def _read_loop(
             return f"silent for {protocol.silence_timeout:g} s"
         frames = 0
         out: list[str] | None = None
+        gets: Sequence[HttpGet] | None = None
         ping: bytes | None = None
         try:
             async with asyncio.timeout(min(silence_left, next_timer - now)):
@@ -260,7 +289,8 @@ async def _read_loop(
                         except StorageError:
                             raise
                         except Exception as exc:  # a parser bug must not end the recording
-                            conn.event("error", f"frame {conn.frame_no} broke the parser: {exc!r}")
+                            detail = f"frame {conn.frame_no} broke the parser: {describe(exc)}"
+                            conn.event("error", detail)
                             sink.count(stream, "errors")
                             protocol.reconnect_reason = f"parser error ({type(exc).__name__})"
                             break
@@ -268,15 +298,17 @@ async def _read_loop(
                         ping = msg.data
                         break
                     elif kind is aiohttp.WSMsgType.ERROR:
-                        return f"connection error: {ws.exception()!r}"
+                        error = ws.exception()
+                        return f"connection error: {describe(error) if error else 'unknown'}"
                     elif kind is not aiohttp.WSMsgType.PONG:
                         code = ws.close_code
                         return f"closed by server (code {code})" if code else "closed by server"
                     # Sends happen outside the deadline scope, so it never cuts one short.
                     out = take_outgoing()
+                    gets = take_http() if take_http is not None else None
                     if (
                         out
-                        or every_frame
+                        or gets
                         or stop.is_set()
                         or protocol.reconnect_reason
                         or last_alive >= next_timer
@@ -289,6 +321,6 @@ async def _read_loop(
                 sink.count(stream, "frames", frames)
         if ping is not None:
             await ws.pong(ping)
-        await conn.flush_outgoing(ws, out)
+        await conn.flush_outgoing(ws, out, gets)
         if stop.is_set():
             return "stopped"
