@@ -152,8 +152,12 @@ def test_diff_mode_retries_a_failed_snapshot_and_ignores_old_answers() -> None:
     )
     (request,) = feed.take_http()
     feed.on_http_response(request, 503, "busy", 2)
+    assert feed.take_http() == []  # no retry storm: it waits about a second (1 s +-20 %)
+    feed.on_timer(2 + 700_000_000)
+    assert feed.take_http() == []
+    feed.on_timer(2 + 1_300_000_000)
     (retry,) = feed.take_http()
-    assert _events(sink, "error")[0].detail == "REST snapshot: HTTP 503"
+    assert _events(sink, "error")[0].detail.startswith("REST snapshot: HTTP 503; again in ")
     feed.on_close(3, "dropped")
     feed.on_open(2, 4)
     snap = '{"timestamp":"1","microtimestamp":"1000000","bids":[["1","1"]],"asks":[["2","1"]]}'

@@ -27,6 +27,7 @@ import orjson
 from arbkit.core.book import ASK, BID, BookSide, Level
 from arbkit.core.config import Endpoint
 from arbkit.core.errors import ConfigError
+from arbkit.core.retry import Backoff
 from arbkit.core.sink import Sink
 from arbkit.venues.spot import (
     Change,
@@ -70,6 +71,9 @@ class BitstampFeed(SpotFeed):
         self._last_mt: dict[str, int] = {}
         self._buffer: dict[str, list[dict[str, Any]]] = {}
         self._last_heartbeat_ns = 0
+        self._retry_at: dict[str, int] = {}
+        """Diff mode: when a failed REST snapshot is asked again (capped backoff, no storm)."""
+        self._retry_backoff: dict[str, Backoff] = {}
 
     def channel(self, symbol: str) -> str:
         return self._prefix + symbol
@@ -78,6 +82,7 @@ class BitstampFeed(SpotFeed):
         self._last_heartbeat_ns = now_ns
         self._last_mt.clear()
         self._buffer.clear()
+        self._retry_at.clear()
         for sym in self.symbols:
             if self.mode == "diff":
                 self._buffer[sym] = []  # diffs wait for the REST snapshot
@@ -87,6 +92,10 @@ class BitstampFeed(SpotFeed):
         if now_ns - self._last_heartbeat_ns >= self.heartbeat_interval_ns:
             self._last_heartbeat_ns = now_ns
             self.send({"event": "bts:heartbeat"})
+        for symbol, due in list(self._retry_at.items()):
+            if now_ns >= due:
+                del self._retry_at[symbol]
+                self._ask_rest(symbol)
 
     def request_snapshot(self, symbol: str, why: str) -> None:
         """Full mode: the next frame is a snapshot; diff mode: fetch the REST book again."""
@@ -154,11 +163,17 @@ class BitstampFeed(SpotFeed):
         symbol = request.symbol
         if request.conn_id != self.conn_id or self._buffer.get(symbol) is None:
             return  # an answer for an older connection or request
-        if status != 200:
-            self.event("error", symbol, f"REST snapshot: HTTP {status}", recv_ns)
-            self._ask_rest(symbol)
+        try:
+            if status != 200:
+                raise ValueError(f"HTTP {status}")
+            bids, asks, exch_ns = parse_rest_book(text)
+        except (ValueError, KeyError, TypeError) as exc:  # refused, or not a book: retry later
+            backoff = self._retry_backoff.setdefault(symbol, Backoff())
+            delay = backoff.delay(recv_ns / 1e9)
+            self._retry_at[symbol] = recv_ns + int(delay * 1e9)
+            self.event("error", symbol, f"REST snapshot: {exc}; again in {delay:.1f} s", recv_ns)
             return
-        bids, asks, exch_ns = parse_rest_book(text)
+        self._retry_backoff.pop(symbol, None)
         snap_mt = exch_ns // 1000
         buffered = self._buffer.pop(symbol)
         self.apply_snapshot(symbol, bids, asks, recv_ns, exch_ns)
