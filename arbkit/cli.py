@@ -16,17 +16,24 @@ from types import ModuleType
 from arbkit import __version__
 from arbkit.core.errors import ArbkitError
 
-# name -> (module under arbkit.commands, or None while not built yet; one-line description)
-COMMANDS: dict[str, tuple[str | None, str]] = {
-    "sim": ("sim", "run the embedded exchange world on loopback and print its endpoints"),
-    "record": ("record", "record Kalshi (WebSocket and REST), spot books and the BRTI replica"),
-    "monitor": (None, "live view: quotes, BRTI replica, fair values, signals, latency"),
-    "brti": ("brti", "one-shot or streaming BRTI replica with a per-venue breakdown"),
-    "check": (None, "validate connectivity, authentication, latency and data quality"),
-    "report": (None, "latency report of a recorded session (REST vs WebSocket)"),
-    "backtest": (None, "threshold x latency sweep over recorded sessions"),
-    "demo": ("demo", "the end-to-end demo behind `make demo` (embedded world, ~60 s)"),
+# name -> module under arbkit.commands (its HELP is the command's description), in DESIGN order
+COMMANDS: dict[str, str | None] = {
+    "sim": "sim",
+    "record": "record",
+    "monitor": None,
+    "brti": "brti",
+    "check": None,
+    "report": None,
+    "backtest": None,
+    "demo": "demo",
 }
+PLANNED: dict[str, str] = {
+    "monitor": "live view: quotes, BRTI replica, fair values, signals, latency",
+    "check": "validate connectivity, authentication, latency and data quality",
+    "report": "latency report of a recorded session (REST vs WebSocket)",
+    "backtest": "threshold x latency sweep over recorded sessions",
+}
+"""What the commands that are not built yet will do (shown in --help)."""
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -46,9 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"arbkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
-        if module is None:
-            help_text += " (not built yet)"
+    for name, module in COMMANDS.items():
+        help_text = PLANNED[name] + " (not built yet)" if module is None else _load(module).HELP
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument(
             "--env",
@@ -69,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    module, _ = COMMANDS[args.command]
+    module = COMMANDS[args.command]
     if module is None:
         print(f"arbkit {args.command}: not built yet in arbkit {__version__}", file=sys.stderr)
         return EXIT_USAGE

@@ -31,7 +31,7 @@ def test_version() -> None:
     assert out.stdout.strip() == f"arbkit {__version__}"
 
 
-@pytest.mark.parametrize("name", [n for n, (module, _) in COMMANDS.items() if module is None])
+@pytest.mark.parametrize("name", [n for n, module in COMMANDS.items() if module is None])
 def test_unbuilt_commands_say_so_and_exit_2(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([name]) == 2
     assert "not built yet" in capsys.readouterr().err
