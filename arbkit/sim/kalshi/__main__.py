@@ -48,21 +48,24 @@ async def _serve(args: argparse.Namespace) -> None:
         rest_cache_s=args.rest_cache,
         delta_rate=math.inf if math.isinf(args.delta_rate) else args.delta_rate,
     )
-    key_dir = args.key_dir or Path(tempfile.mkdtemp(prefix="arbkit-kalshi-"))
-    creds = sim.generate_credentials(key_dir)
-    await sim.start(args.host, args.port)
-    info = {
-        "rest_url": sim.rest_url,
-        "ws_url": sim.ws_url,
-        "key_id": creds.key_id,
-        "private_key_path": str(creds.private_key_path),
-    }
-    sys.stdout.write(orjson.dumps(info).decode() + "\n")
-    sys.stdout.flush()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
+    with contextlib.ExitStack() as cleanup:  # a generated key dir goes with the world
+        key_dir = args.key_dir or Path(
+            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="arbkit-kalshi-"))
+        )
+        creds = sim.generate_credentials(key_dir)
+        await sim.start(args.host, args.port)
+        info = {
+            "rest_url": sim.rest_url,
+            "ws_url": sim.ws_url,
+            "key_id": creds.key_id,
+            "private_key_path": str(creds.private_key_path),
+        }
+        sys.stdout.write(orjson.dumps(info).decode() + "\n")
+        sys.stdout.flush()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await sim.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
