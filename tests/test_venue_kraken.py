@@ -311,3 +311,21 @@ def test_v2_random_updates_never_break_the_checksum(
     book = feed.books["BTC/USD"]
     assert book.bids.top() == sorted(((spot(p), spot(q)) for p, q in bids.items()), reverse=True)
     assert book.asks.top() == sorted((spot(p), spot(q)) for p, q in asks.items())
+
+
+def test_snapshots_that_keep_failing_escalate_to_a_reconnect() -> None:
+    sink = MemorySink()
+    feed = _v2(sink)
+    feed.take_outgoing()
+    bad = DOC_CHECKSUM ^ 1  # the venue's book and ours will never agree
+    for t in (1, 2):
+        feed.on_message(_frame("snapshot", DOC_BIDS, DOC_ASKS, bad), t)
+        assert [orjson.loads(x)["method"] for x in feed.take_outgoing()] == [
+            "unsubscribe",
+            "subscribe",
+        ]
+        assert feed.reconnect_reason is None
+    feed.on_message(_frame("snapshot", DOC_BIDS, DOC_ASKS, bad), 3)
+    assert feed.take_outgoing() == []  # no third resubscribe: a new connection instead
+    assert feed.reconnect_reason == "BTC/USD: 3 resyncs within 60 s; reconnecting"
+    assert len(_events(sink, "checksum")) == 3

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,6 +189,11 @@ def venue_urls(
 # --- HTTP requests a protocol asks its driver to make ----------------------------------------
 
 
+RESYNC_ESCALATE_AFTER = 3
+RESYNC_ESCALATE_WINDOW_NS = 60 * 10**9
+"""A symbol resynced this many times within the window is resynced by reconnecting instead."""
+
+
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
     """A GET the protocol wants made (e.g. a REST book snapshot to align diffs to)."""
@@ -258,6 +264,7 @@ class SpotFeed:
         """symbol -> time a snapshot was asked for (connect or resync) and not yet applied."""
         self._crossed: set[str] = set()
         self._resyncing: set[str] = set()
+        self._recent_resyncs: dict[str, deque[int]] = {}
         self._prices: dict[str, int] = {}
 
     # -- FeedProtocol ---------------------------------------------------------------------
@@ -495,6 +502,16 @@ class SpotFeed:
         self._resyncing.add(symbol)
         self._pending[symbol] = t_ns
         self.event("resync", symbol, f"requested: {why}", t_ns)
+        recent = self._recent_resyncs.setdefault(symbol, deque(maxlen=RESYNC_ESCALATE_AFTER))
+        recent.append(t_ns)
+        if len(recent) == recent.maxlen and t_ns - recent[0] < RESYNC_ESCALATE_WINDOW_NS:
+            # fresh snapshots keep failing: start over on a new connection (with backoff)
+            recent.clear()
+            self.reconnect_reason = (
+                f"{symbol}: {RESYNC_ESCALATE_AFTER} resyncs within "
+                f"{RESYNC_ESCALATE_WINDOW_NS // 10**9} s; reconnecting"
+            )
+            return
         self.request_snapshot(symbol, why)
 
     def gap(
