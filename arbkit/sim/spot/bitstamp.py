@@ -48,6 +48,8 @@ def data_frame(channel: str, bids: list[Level], asks: list[Level], micro: int) -
 class BitstampServer(VenueServer):
     """Bitstamp ``order_book``/``diff_order_book`` channels and the REST order book."""
 
+    published_depth = TOP
+
     name = "bitstamp"
     symbol = PAIR
 

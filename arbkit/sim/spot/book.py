@@ -70,9 +70,9 @@ class VenueBook:
     def best(self, side: str) -> int | None:
         return self.side(side).best_price
 
-    def view(self) -> BookView:
-        """The book as the index methodology consumes it."""
-        return self.book.view()
+    def view(self, depth: int | None = None) -> BookView:
+        """The book (its best ``depth`` levels a side) as the index methodology consumes it."""
+        return self.book.view(depth)
 
     def _set(self, side: str, price: int, size: int, out: dict[tuple[str, int], Change]) -> None:
         book_side = self.side(side)

@@ -56,6 +56,8 @@ class _Stream:
 class CryptocomServer(VenueServer):
     """Crypto.com ``book.BTC_USD.N`` SNAPSHOT_AND_UPDATE with heartbeats; REST ``get-book``."""
 
+    published_depth = max(DEPTHS)
+
     name = "cryptocom"
     symbol = INSTRUMENT
 

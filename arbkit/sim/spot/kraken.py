@@ -59,6 +59,8 @@ def book_frame(kind: str, bids: list[Level], asks: list[Level], crc: int, ts_ns:
 class KrakenServer(VenueServer):
     """Kraken WS v2 ``book`` with checksums and depth truncation; REST ``Depth``."""
 
+    published_depth = max(DEPTHS)
+
     name = "kraken"
     symbol = SYMBOL
 

@@ -39,6 +39,8 @@ def book_body(bids: list[Level], asks: list[Level], ts_ns: int) -> Json:
 class LmaxServer(VenueServer):
     """LMAX public ``ORDER_BOOK`` channel (throttled full books) and REST order book."""
 
+    published_depth = TOP
+
     name = "lmax"
     symbol = INSTRUMENT
 

@@ -107,6 +107,9 @@ class VenueServer:
 
     name: ClassVar[str]
     symbol: ClassVar[str]
+    published_depth: ClassVar[int | None] = None
+    """Deepest book the venue's public feed shows (None: all of it). The world's reference
+    BRTI sees no more than that, as CF sees each venue through its own API."""
 
     def __init__(self, book: VenueBook, faults: Faults, *, now_ns: Callable[[], int]) -> None:
         self.book = book

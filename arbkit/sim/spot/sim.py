@@ -297,8 +297,10 @@ class SpotSim:
 
     # -- the reference BRTI ---------------------------------------------------------------
     def compute_index(self, now_ns: int) -> RtiResult:
-        """The reference BRTI from the true books at ``now_ns``; appended to the series."""
-        result = self._rti.calculate([s.book.view() for s in self.servers.values()], now_ns)
+        """The reference BRTI at ``now_ns`` from the true books as each venue publishes them
+        (its public depth), with no transport and no faults; appended to the series."""
+        views = [s.book.view(s.published_depth) for s in self.servers.values()]
+        result = self._rti.calculate(views, now_ns)
         self.last_result = result
         if self._index_t and now_ns < self._index_t[-1]:
             now_ns = self._index_t[-1]  # keep the series ordered if the clock steps back
