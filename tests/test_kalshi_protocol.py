@@ -757,6 +757,16 @@ def test_unanswered_command_is_resent_then_reconnects() -> None:
     assert h.p.reconnect_reason == "no reply to subscribe after 3 attempts"
 
 
+def test_a_subscribe_answered_twice_unsubscribes_the_older_sid() -> None:
+    h = Harness(markets=["A"], command_timeout=5.0)
+    h.open()
+    (resent,) = h.timer(6)  # no reply in time: the subscribe goes out again as id 2
+    h.subscribed(1, BOOK, 7)  # the late answer to id 1 ...
+    h.subscribed(resent["id"], BOOK, 8)  # ... and the answer to the resend
+    assert h.sent()[-1] == {"id": 3, "cmd": "unsubscribe", "params": {"sids": [7]}}
+    assert h.p.subs[BOOK].sid == 8
+
+
 # ------------------------------------------------------------------------------ malformed
 
 

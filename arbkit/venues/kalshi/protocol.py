@@ -590,7 +590,11 @@ class KalshiProtocol:
         if sub is None:
             sub = self.subs[channel] = Subscription(channel)
         if sub.sid is not None and sub.sid != sid:
+            # A second sid for one channel (a resent subscribe answered twice): drop the old
+            # one on the server too, or it keeps streaming. Already gone there -> code 7, noted.
+            old = sub.sid
             self._retire(sub)
+            self._send("unsubscribe", {"sids": [old]}, channel, recv_ns)
         sub.sid = sid
         sub.last_seq = 0
         self._by_sid[sid] = sub
