@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from arbkit.core.clock import rfc3339_ns
 from arbkit.venues.kalshi.markets import (
     Market,
     Series,
     StrikeType,
     market_ticker,
     parse_ticker,
-    parse_time_ns,
     round_settlement,
     settlement_value_from_text,
     settles_yes,
@@ -111,20 +111,20 @@ def test_malformed_tickers(bad: str) -> None:
 
 
 def test_rfc3339_to_exact_ns() -> None:
-    assert parse_time_ns("2026-07-24T00:45:06.036714Z") == 1784853906036714000
-    assert parse_time_ns("2026-07-23T00:01:06.45151Z") == 1784764866451510000
-    assert parse_time_ns("2026-07-24T00:30:00Z") == 1784853000 * 10**9
-    assert parse_time_ns("2026-07-24T02:30:00+02:00") == 1784853000 * 10**9
-    assert parse_time_ns("2026-07-24T00:30:00.123456789Z") == 1784853000123456789
+    assert rfc3339_ns("2026-07-24T00:45:06.036714Z") == 1784853906036714000
+    assert rfc3339_ns("2026-07-23T00:01:06.45151Z") == 1784764866451510000
+    assert rfc3339_ns("2026-07-24T00:30:00Z") == 1784853000 * 10**9
+    assert rfc3339_ns("2026-07-24T02:30:00+02:00") == 1784853000 * 10**9
+    assert rfc3339_ns("2026-07-24T00:30:00.123456789Z") == 1784853000123456789
     # Second calls take the cached-seconds fast path and must agree with the first.
     for text in ("2026-04-18T05:34:28.97871Z", "2026-04-18T05:34:28Z", "2026-04-18T05:34:28.5Z"):
-        assert parse_time_ns(text) == parse_time_ns(text)
-    assert parse_time_ns("2026-04-18T05:34:28.5Z") == 1776490468_500_000_000
-    assert parse_time_ns("2026-04-18T05:34:28.1234567891Z") == 1776490468_123_456_789
-    assert parse_time_ns("2026-04-18T05:34:28+01:00") == 1776486868 * 10**9
+        assert rfc3339_ns(text) == rfc3339_ns(text)
+    assert rfc3339_ns("2026-04-18T05:34:28.5Z") == 1776490468_500_000_000
+    assert rfc3339_ns("2026-04-18T05:34:28.1234567891Z") == 1776490468_123_456_789
+    assert rfc3339_ns("2026-04-18T05:34:28+01:00") == 1776486868 * 10**9
     for bad in ("yesterday", "2026-04-18T05:34:28.9x7Z", "2026-04-18T05:34:28.Z"):
         with pytest.raises(ValueError, match="RFC 3339"):
-            parse_time_ns(bad)
+            rfc3339_ns(bad)
 
 
 # --- settlement --------------------------------------------------------------------------------
@@ -318,9 +318,9 @@ def test_real_cockpit_market_fixture() -> None:
         242248,
         9500,
     )
-    assert single.open_ns == parse_time_ns("2026-05-20T19:10:00Z")
-    assert single.close_ns == parse_time_ns("2026-09-21T23:30:00Z")
-    assert single.expected_expiration_ns == parse_time_ns("2026-09-20T02:30:00Z")
+    assert single.open_ns == rfc3339_ns("2026-05-20T19:10:00Z")
+    assert single.close_ns == rfc3339_ns("2026-09-21T23:30:00Z")
+    assert single.expected_expiration_ns == rfc3339_ns("2026-09-20T02:30:00Z")
     assert single.price_level_structure == "linear_cent"
     assert [(r.start_e4, r.end_e4, r.step_e4) for r in single.price_ranges] == [(0, 10000, 100)]
     assert (single.result, single.expiration_value, single.settlement_value_e4) == ("", "", None)

@@ -6,11 +6,12 @@ import orjson
 import pytest
 
 from arbkit.core.book import BookView
+from arbkit.core.clock import rfc3339_ns
 from arbkit.core.config import Endpoint
 from arbkit.core.events import EventRow, SpotBookRow
 from arbkit.core.sink import MemorySink
 from arbkit.venues.coinbase import CoinbaseExchangeFeed, CoinbaseFeed, parse_rest_book
-from arbkit.venues.spot import make_feed, rfc3339_ns, spot
+from arbkit.venues.spot import make_feed, spot
 from tests.fixtures import cryptofeed_frames, real_fixture
 
 AT = ("coinbase", "cryptofeed_advanced_trade_btcusd_ethusd_2026-08-09.jsonl")

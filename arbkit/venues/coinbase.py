@@ -22,9 +22,10 @@ import msgspec
 import orjson
 
 from arbkit.core.book import ASK, BID, L2Book, Level
+from arbkit.core.clock import rfc3339_ns
 from arbkit.core.errors import ProtocolError
 from arbkit.core.events import SpotBookRow
-from arbkit.venues.spot import SPOT_SCALES, SpotFeed, register_feed, rfc3339_ns, spot
+from arbkit.venues.spot import SPOT_SCALES, SpotFeed, register_feed, spot
 
 _EXCHANGE_SIDES = {"buy": BID, "sell": ASK}
 

@@ -29,6 +29,7 @@ import msgspec
 import orjson
 
 from arbkit.core.book import ASK, BID, BookSide, L2Book, Level
+from arbkit.core.clock import rfc3339_ns
 from arbkit.core.config import Endpoint
 from arbkit.core.errors import ConfigError, ProtocolError
 from arbkit.core.fixed import SPOT_DIGITS
@@ -39,7 +40,6 @@ from arbkit.venues.spot import (
     Change,
     SpotFeed,
     register_feed,
-    rfc3339_ns,
     spot,
 )
 

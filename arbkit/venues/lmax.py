@@ -21,7 +21,8 @@ from typing import ClassVar
 import orjson
 
 from arbkit.core.book import Level
-from arbkit.venues.spot import SpotFeed, register_feed, rfc3339_ns, spot
+from arbkit.core.clock import rfc3339_ns
+from arbkit.venues.spot import SpotFeed, register_feed, spot
 
 
 def quantity_levels(rows: list[dict[str, str]]) -> list[Level]:

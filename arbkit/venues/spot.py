@@ -31,7 +31,6 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from json import JSONDecodeError
 from typing import Any, ClassVar, TypeVar
 
@@ -80,33 +79,6 @@ def spot(text: str) -> int:
     if len(frac) <= SPOT_DIGITS:
         return int(whole + frac) * SPOT_SCALES[len(frac)]
     return int(parse_fixed(text, SPOT_DIGITS))
-
-
-_ts_cache: list[Any] = ["", 0]
-"""The last timestamp's text through its ``.`` and that whole second in ns."""
-_NS_SCALE: tuple[int, ...] = tuple(10 ** (9 - n) for n in range(10))
-
-
-def rfc3339_ns(text: str) -> int:
-    """UTC nanoseconds of an RFC3339 timestamp such as ``2026-08-09T21:05:48.228568804Z``.
-
-    Keeps every fractional digit (up to 9). Consecutive frames share the whole second, so the
-    common case is one compare with the cached ``YYYY-MM-DDTHH:MM:SS.`` and one ``int``.
-    """
-    n = len(text) - 21  # fractional digits when the text is that head, digits and "Z"
-    if 0 < n <= 9 and text[:20] == _ts_cache[0] and text[-1] == "Z":
-        base: int = _ts_cache[1]
-        return base + int(text[20:-1]) * _NS_SCALE[n]
-    head, dot, frac = text.partition(".")
-    if dot:
-        frac = frac.rstrip("Z")
-    else:
-        head = head.rstrip("Z")
-    base = int(datetime.fromisoformat(head + "+00:00").timestamp()) * 1_000_000_000
-    if dot and len(head) == 19:
-        _ts_cache[0] = head + "."
-        _ts_cache[1] = base
-    return base + int((frac + "000000000")[:9]) if frac else base
 
 
 # --- endpoints --------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from arbkit.core.clock import rfc3339_ns
 from arbkit.core.fixed import (
     KALSHI_PRICE_DIGITS,
     KALSHI_QTY_DIGITS,
@@ -69,41 +70,6 @@ def eastern_to_utc(wall: datetime, *, fold: int = 0) -> datetime:
         msg = f"{wall:%Y-%m-%d %H:%M} does not exist in US Eastern (clocks spring forward)"
         raise ValueError(msg)
     return utc
-
-
-_RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:\d{2})?$"
-)
-_SECONDS: dict[str, int] = {}
-"""Epoch seconds of recent ``YYYY-MM-DDTHH:MM:SS`` prefixes (WS deltas share them)."""
-
-
-def parse_time_ns(text: str) -> int:
-    """RFC 3339 (``2026-07-23T00:01:06.45151Z``, any fraction length) -> exact UTC ns.
-
-    Kalshi's own ``…Z`` stamps (WS delta ``ts`` in 2026) take a fast path: the whole seconds
-    come from a small cache, so per-frame use stays cheap.
-    """
-    head = text[:19]
-    secs = _SECONDS.get(head)
-    if secs is not None and text[-1:] == "Z":
-        tail = text[19:-1]
-        if not tail:
-            return secs * 1_000_000_000
-        frac = tail[1:]
-        if tail[0] == "." and frac.isdigit() and len(frac) <= 9:
-            return secs * 1_000_000_000 + int(frac.ljust(9, "0"))
-    m = _RFC3339.match(text)
-    if m is None:
-        msg = f"{text!r} is not an RFC 3339 timestamp"
-        raise ValueError(msg)
-    zone = m[3] if m[3] and m[3] not in ("Z", "z") else "+00:00"
-    seconds = int(datetime.fromisoformat(m[1] + zone).timestamp())
-    if zone == "+00:00" and m[1][10] == "T":
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
-        _SECONDS[m[1]] = seconds
-    return seconds * 1_000_000_000 + int(((m[2] or "") + "000000000")[:9])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +217,7 @@ def round_settlement(value_e8: int, digits: int = 2) -> int:
 
 def _opt_time(obj: Mapping[str, Any], key: str) -> int | None:
     value = obj.get(key)
-    return parse_time_ns(value) if value else None
+    return rfc3339_ns(value) if value else None
 
 
 def price_e4(obj: Mapping[str, Any], name: str) -> int | None:
@@ -359,8 +325,8 @@ class Market:
             title=obj.get("title") or "",
             yes_sub_title=obj.get("yes_sub_title") or "",
             no_sub_title=obj.get("no_sub_title") or "",
-            open_ns=parse_time_ns(obj["open_time"]),
-            close_ns=parse_time_ns(obj["close_time"]),
+            open_ns=rfc3339_ns(obj["open_time"]),
+            close_ns=rfc3339_ns(obj["close_time"]),
             expected_expiration_ns=_opt_time(obj, "expected_expiration_time"),
             strike_type=_strike_type(strike),
             floor_strike_e8=_strike_e8(obj.get("floor_strike")),
@@ -442,7 +408,6 @@ __all__ = [
     "is_fifteen_minute",
     "market_ticker",
     "parse_ticker",
-    "parse_time_ns",
     "price_e4",
     "round_settlement",
     "settlement_value_from_text",

@@ -29,6 +29,7 @@ import msgspec
 import orjson
 
 from arbkit.core.clock import now_ns as wall_ns
+from arbkit.core.clock import rfc3339_ns
 from arbkit.core.events import (
     EventRow,
     KalshiBookRow,
@@ -47,7 +48,6 @@ from arbkit.core.fixed import (
 from arbkit.core.sink import Sink
 from arbkit.venues.kalshi.book import KalshiBook
 from arbkit.venues.kalshi.markets import count_e2 as field_count_e2
-from arbkit.venues.kalshi.markets import parse_time_ns
 from arbkit.venues.kalshi.markets import price_e4 as field_price_e4
 
 STREAM = "kalshi_ws"
@@ -987,7 +987,7 @@ def _any_era_delta(obj: dict[str, Any]) -> _Delta:
     if m.ts_ms is not None:
         exch: int | None = m.ts_ms * _MS
     elif m.ts is not None:
-        exch = parse_time_ns(m.ts)
+        exch = rfc3339_ns(m.ts)
     else:
         exch = None if frame.sending_ts_ms is None else frame.sending_ts_ms * _MS
     return frame.sid, frame.seq, m.market_ticker, m.side, price, qty, exch
@@ -1070,7 +1070,7 @@ def _exch_ns(msg: dict[str, Any], frame: dict[str, Any]) -> int | None:
         return ts_ms
     ts = msg.get("ts")
     if isinstance(ts, str):
-        return parse_time_ns(ts)
+        return rfc3339_ns(ts)
     ts_s = _s_ns(ts)
     return ts_s if ts_s is not None else _ms_ns(frame.get("sending_ts_ms"))
 

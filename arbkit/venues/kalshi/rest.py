@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import orjson
 
-from arbkit.core.clock import ClockOffset, now_ns
+from arbkit.core.clock import ClockOffset, now_ns, rfc3339_ns
 from arbkit.core.errors import ArbkitError, ProtocolError
 from arbkit.core.events import EventRow, KalshiRestBookRow
 from arbkit.core.fixed import KALSHI_PRICE_DIGITS, KALSHI_QTY_DIGITS, parse_number
@@ -37,7 +37,7 @@ from arbkit.core.retry import Backoff
 from arbkit.core.sink import NullSink, Sink
 from arbkit.venues.kalshi.auth import Signer
 from arbkit.venues.kalshi.limiter import REQUEST_COST, TokenBucket
-from arbkit.venues.kalshi.markets import Market, Series, parse_time_ns
+from arbkit.venues.kalshi.markets import Market, Series
 
 STREAM: Final = "kalshi_rest"
 """Stream name of REST events, counters and raw responses."""
@@ -225,7 +225,7 @@ class ExchangeStatus:
         return cls(
             bool(obj.get("exchange_active")),
             bool(obj.get("trading_active")),
-            parse_time_ns(resume) if resume else None,
+            rfc3339_ns(resume) if resume else None,
         )
 
 
