@@ -409,7 +409,7 @@ class SpotFeed:
     def apply_changes(
         self,
         book: L2Book,
-        changes: Iterable[Change],
+        changes: Sequence[Change],
         recv_ns: int,
         exch_ns: int | None,
         *,
@@ -417,16 +417,10 @@ class SpotFeed:
         checksum_ok: bool | None = None,
     ) -> None:
         """Apply absolute level changes to ``book`` and write one row per change."""
-        write = self.sink.write
         bids, asks = book.bids, book.asks
-        venue, symbol, conn_id = self.venue, book.symbol, self.conn_id
         for side, p, s in changes:
             (bids if side == BID else asks).set(p, s)
-            write(
-                SpotBookRow(
-                    recv_ns, exch_ns, venue, symbol, side, p, s, False, seq, checksum_ok, conn_id
-                )
-            )
+        self.emit_changes(book, changes, recv_ns, exch_ns, seq=seq, checksum_ok=checksum_ok)
         self.touched(book, recv_ns)
 
     def emit_changes(
