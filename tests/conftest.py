@@ -8,8 +8,10 @@ example database is written into the work tree.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiohttp import web
 from hypothesis import settings
 
 settings.register_profile("dev", database=None, print_blob=True)
@@ -24,3 +26,27 @@ def _no_user_endpoints_or_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("ARBKIT_", "KALSHI_")):
             monkeypatch.delenv(name)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Serve = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Start WebSocket handlers on 127.0.0.1 (a free port each): ``await serve(handler,
+    path="/ws")`` returns the ``ws://`` URL; every server is shut down after the test."""
+    runners: list[web.AppRunner] = []
+
+    async def start(handler: Handler, path: str = "/ws") -> str:
+        app = web.Application()
+        app.router.add_get(path, handler)
+        runner = web.AppRunner(app, shutdown_timeout=0.2)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return f"ws://127.0.0.1:{runner.addresses[0][1]}{path}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

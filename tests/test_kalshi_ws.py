@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,26 +45,6 @@ def signature_ok(request: web.Request, public: rsa.RSAPublicKey) -> bool:
     except (KeyError, InvalidSignature):
         return False
     return h.get("KALSHI-ACCESS-KEY") == "key-1"
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_get(PATH, handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"ws://127.0.0.1:{port}{PATH}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 def frame(obj: dict[str, Any]) -> str:
@@ -132,7 +112,7 @@ async def test_signed_subscribe_gap_repair_and_resubscribe_after_reconnect(
                 pass
         return ws
 
-    url = await serve(handler)
+    url = await serve(handler, PATH)
     sink = MemorySink()
     feed = KalshiFeed(sink, url, signer=Signer(key, "key-1"), markets=["A"], channels=[BOOK])
     stop = asyncio.Event()
@@ -187,7 +167,7 @@ async def test_refused_upgrade_is_an_auth_event_and_backs_off(
         attempts += 1
         return web.Response(status=401)
 
-    url = await serve(handler)
+    url = await serve(handler, PATH)
     sink = MemorySink()
     feed = KalshiFeed(sink, url, markets=["A"], channels=[BOOK])
     assert feed.headers() == {}

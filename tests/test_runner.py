@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from arbkit.core.events import EventRow
@@ -61,26 +60,6 @@ class Recorder:
     def take_outgoing(self) -> list[str]:
         out, self.outgoing = self.outgoing, []
         return out
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_get("/ws", handler)
-        runner = web.AppRunner(app, shutdown_timeout=0.2)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"ws://127.0.0.1:{port}/ws"
-
-    yield start
-    for r in runners:
-        await r.cleanup()
 
 
 async def run_until(
