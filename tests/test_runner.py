@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -13,8 +13,6 @@ from arbkit.core.events import EventRow
 from arbkit.core.retry import Backoff
 from arbkit.core.sink import MemorySink
 from arbkit.venues.runner import run_feed
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Recorder:
