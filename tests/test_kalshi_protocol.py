@@ -20,6 +20,7 @@ from arbkit.core.sink import MemorySink
 from arbkit.venues.kalshi.book import BookInvalidError
 from arbkit.venues.kalshi.protocol import BOOK, ERROR_CODES, KalshiProtocol
 from tests.fixtures import real_fixture
+from tests.kalshi_reference import CURRENT_SNAPSHOT, TRANSITION_SNAPSHOT
 
 T0 = 1_795_000_000_000_000_000
 SEC = 1_000_000_000
@@ -318,22 +319,6 @@ OLDEST_SNAPSHOT = {
     "yes_dollars": [["0.080", 300], ["0.220", 333]],
     "no_dollars": [["0.540", 20], ["0.560", 146]],
 }
-TRANSITIONAL_SNAPSHOT = {
-    "market_ticker": "FED-23DEC-T3.00",
-    "market_id": "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1",
-    "yes": [[8, 300], [22, 333]],
-    "yes_dollars": [["0.080", 300], ["0.220", 333]],
-    "yes_dollars_fp": [["0.0800", "300.00"], ["0.2200", "333.00"]],
-    "no": [[54, 20], [56, 146]],
-    "no_dollars": [["0.540", 20], ["0.560", 146]],
-    "no_dollars_fp": [["0.5400", "20.00"], ["0.5600", "146.00"]],
-}
-CURRENT_SNAPSHOT = {
-    "market_ticker": "FED-23DEC-T3.00",
-    "market_id": "9b0f",
-    "yes_dollars_fp": [["0.0800", "300.00"], ["0.2200", "333.00"]],
-    "no_dollars_fp": [["0.5400", "20.00"], ["0.5600", "146.00"]],
-}
 LEGACY_DELTA = {"market_ticker": "FED-23DEC-T3.00", "price": 22, "delta": -33, "side": "yes"}
 TRANSITIONAL_DELTA = {
     "market_ticker": "FED-23DEC-T3.00",
@@ -361,7 +346,7 @@ CURRENT_DELTA = {
     [
         (LEGACY_SNAPSHOT, LEGACY_DELTA, None),
         (OLDEST_SNAPSHOT, LEGACY_DELTA, None),
-        (TRANSITIONAL_SNAPSHOT, TRANSITIONAL_DELTA, 1669149841 * SEC),
+        (TRANSITION_SNAPSHOT, TRANSITIONAL_DELTA, 1669149841 * SEC),
         (CURRENT_SNAPSHOT, CURRENT_DELTA, 1669149841 * SEC),
     ],
     ids=["legacy", "oldest", "transitional", "current"],

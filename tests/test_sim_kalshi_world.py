@@ -25,6 +25,7 @@ from arbkit.sim.kalshi.makers import Book, fair_yes
 from arbkit.sim.kalshi.markets import NS, IndexTape, Market, Schedule, event_code
 from arbkit.sim.kalshi.wire import Wire
 from tests.fixtures import real_fixture
+from tests.kalshi_reference import CURRENT_SNAPSHOT, TRANSITION_SNAPSHOT
 
 
 def ns(text: str) -> int:
@@ -185,16 +186,6 @@ def test_signature_verification_accepts_real_pss_and_rejects_tampering(tmp_path:
 
 # --- eras, key by key -------------------------------------------------------------------------
 
-REF_TRANSITION_SNAPSHOT = {
-    "market_ticker": "FED-23DEC-T3.00",
-    "market_id": "9b0f6b43-5b68-4f9f-9f02-9a2d1b8ac1a1",
-    "yes": [[8, 300], [22, 333]],
-    "yes_dollars": [["0.080", 300], ["0.220", 333]],
-    "yes_dollars_fp": [["0.0800", "300.00"], ["0.2200", "333.00"]],
-    "no": [[54, 20], [56, 146]],
-    "no_dollars": [["0.540", 20], ["0.560", 146]],
-    "no_dollars_fp": [["0.5400", "20.00"], ["0.5600", "146.00"]],
-}
 REF_TRANSITION_DELTA = {
     "market_ticker": "FED-23DEC-T3.00",
     "market_id": "9b0f",
@@ -204,12 +195,6 @@ REF_TRANSITION_DELTA = {
     "delta_fp": "-54.00",
     "side": "yes",
     "ts": "2022-11-22T20:44:01Z",
-}
-REF_CURRENT_SNAPSHOT = {
-    "market_ticker": "FED-23DEC-T3.00",
-    "market_id": "9b0f",
-    "yes_dollars_fp": [["0.0800", "300.00"], ["0.2200", "333.00"]],
-    "no_dollars_fp": [["0.5400", "20.00"], ["0.5600", "146.00"]],
 }
 REF_CURRENT_DELTA = {
     "market_ticker": "FED-23DEC-T3.00",
@@ -303,18 +288,18 @@ def test_ws_snapshots_and_deltas_per_era_match_the_reference() -> None:
     ev = BookEvent(m.ticker, m.market_id, "yes", 9600, -5400, 1_669_149_841 * NS)
     transition = Wire("transition")
     assert orjson.loads(transition.snapshot(m, book, False)) == {
-        **REF_TRANSITION_SNAPSHOT,
+        **TRANSITION_SNAPSHOT,
         "market_id": "9b0f",
     }
     assert orjson.loads(transition.delta(ev, False)) == {**REF_TRANSITION_DELTA}
     legacy_snap = orjson.loads(Wire("legacy").snapshot(m, book, False))
-    assert set(legacy_snap) == set(REF_TRANSITION_SNAPSHOT) - {"yes_dollars_fp", "no_dollars_fp"}
+    assert set(legacy_snap) == set(TRANSITION_SNAPSHOT) - {"yes_dollars_fp", "no_dollars_fp"}
     legacy_delta = orjson.loads(Wire("legacy").delta(ev, False))
     assert shape(legacy_delta) == shape(
         {k: v for k, v in REF_TRANSITION_DELTA.items() if k != "delta_fp"}
     )
     current = Wire("current")
-    assert orjson.loads(current.snapshot(m, book, False)) == REF_CURRENT_SNAPSHOT
+    assert orjson.loads(current.snapshot(m, book, False)) == CURRENT_SNAPSHOT
     assert orjson.loads(current.delta(ev, False)) == REF_CURRENT_DELTA
     # An empty side is absent (not []) on the WS.
     only_yes = orjson.loads(current.snapshot(m, Book(yes={800: 100}), False))
