@@ -127,23 +127,25 @@ async def record(
         sink=writer,
         horizon=config.horizon_s,
     )
-    tasks: list[asyncio.Task[Any]] = []
+    ws_task: asyncio.Task[None] | None = None
+    loops: list[asyncio.Task[None]] = []  # run until cancelled
     started = time.monotonic()
     try:
         await signed.exchange_status(clock)
         await discovery.refresh()  # reports the markets to on_change
         await live.start()
-        tasks = [
-            asyncio.create_task(feed.run(stop=stop), name="kalshi-ws"),
+        ws_task = asyncio.create_task(feed.run(stop=stop), name="kalshi-ws")
+        loops = [
             asyncio.create_task(poller.run(), name="kalshi-rest"),
             asyncio.create_task(discovery.run(), name="discovery"),
             asyncio.create_task(_probe_clock(signed, clock), name="clock"),
         ]
         next_progress = started + progress_every
         while not stop.is_set() and time.monotonic() - started < config.seconds:
-            for task in tasks:
-                if task.done() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+            for task in (ws_task, *loops):
+                failure = task.exception() if task.done() else None
+                if failure is not None:
+                    raise failure
             writer.tick()
             if progress is not None and time.monotonic() >= next_progress:
                 next_progress += progress_every
@@ -151,11 +153,10 @@ async def record(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=0.2)
     finally:
-        stop.set()
-        for task in tasks:
-            if task.get_name() in ("kalshi-rest", "discovery", "clock"):
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        stop.set()  # ends the WebSocket feed; the loops are cancelled
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, *([ws_task] if ws_task else []), return_exceptions=True)
         await live.stop()
         await signed.close()
         await unsigned.close()
