@@ -263,6 +263,12 @@ def test_legacy_orderbook_shapes() -> None:
         parse_orderbook({"book": {}})
     with pytest.raises(ValueError, match="decimal places"):
         parse_orderbook({"orderbook_fp": {"yes_dollars": [["0.123456", "1"]]}})
+    with pytest.raises(ValueError, match="outside"):
+        parse_orderbook({"orderbook_fp": {"yes_dollars": [["1.0100", "1"]]}})
+    with pytest.raises(ValueError, match="integer cents"):
+        parse_orderbook({"orderbook": {"yes": [[101, 1]]}})
+    with pytest.raises(ValueError, match="integer cents"):
+        parse_orderbook({"orderbook": {"no": [["15", 1]]}})
 
 
 # --- client ------------------------------------------------------------------------------------

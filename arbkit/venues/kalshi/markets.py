@@ -23,7 +23,7 @@ values ``*_e8`` (`arbkit.core.fixed`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 from arbkit.core.clock import rfc3339_ns
 from arbkit.core.fixed import (
     KALSHI_PRICE_DIGITS,
+    KALSHI_PRICE_SCALE,
     KALSHI_QTY_DIGITS,
     SPOT_DIGITS,
     format_fixed,
@@ -51,6 +52,8 @@ _TICKER = re.compile(
     r"(?P<hh>\d{2})(?P<mm>\d{2})?(?:-(?P<suffix>[A-Z0-9.\-]+))?$"
 )
 FIFTEEN_MIN = timedelta(minutes=15)
+Level = tuple[int, int]
+"""A Kalshi book level: ``(price_e4, count_e2)``."""
 
 
 def is_fifteen_minute(series: str) -> bool:
@@ -230,6 +233,32 @@ def price_e4(obj: Mapping[str, Any], name: str) -> int | None:
     if cents is None:
         return None
     return parse_number(cents, KALSHI_PRICE_DIGITS - 2)
+
+
+def ladder(levels: Iterable[Sequence[Any]] | None, *, cents: bool = False) -> list[Level]:
+    """A bid ladder ``[[price, count], ...]`` of any era as exact ``(price_e4, count_e2)``
+    pairs, in the order sent; None (a side absent or null) is empty.
+
+    Prices are dollar strings (2025 on), or legacy integer cents with ``cents``; counts are
+    fixed-point strings (2026) or legacy integers. One parser for the WebSocket snapshot and the
+    REST order book: a price outside $0–$1 or a non-integer legacy price raises ValueError.
+    """
+    out: list[Level] = []
+    for p, q in levels or ():
+        price = cents_e4(p) if cents else parse_number(p, KALSHI_PRICE_DIGITS)
+        if not 0 <= price <= KALSHI_PRICE_SCALE:
+            msg = f"price {p!r} outside $0–$1"
+            raise ValueError(msg)
+        out.append((price, parse_number(q, KALSHI_QTY_DIGITS)))
+    return out
+
+
+def cents_e4(value: Any) -> int:
+    """A legacy integer-cents price (0–100) as ``*_e4``; anything else raises ValueError."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+        msg = f"legacy price {value!r} is not integer cents"
+        raise ValueError(msg)
+    return value * 100
 
 
 def count_e2(obj: Mapping[str, Any], name: str) -> int | None:

@@ -47,6 +47,7 @@ from arbkit.core.fixed import (
 )
 from arbkit.core.sink import Sink
 from arbkit.venues.kalshi.book import KalshiBook
+from arbkit.venues.kalshi.markets import cents_e4, ladder
 from arbkit.venues.kalshi.markets import count_e2 as field_count_e2
 from arbkit.venues.kalshi.markets import price_e4 as field_price_e4
 
@@ -975,7 +976,7 @@ def _any_era_delta(obj: dict[str, Any]) -> _Delta:
     if m.price_dollars is not None:
         price = price_e4(m.price_dollars)
     elif m.price is not None:
-        price = _cents(m.price)
+        price = cents_e4(m.price)
     else:
         raise ValueError("delta without price_dollars or price")
     if m.delta_fp is not None:
@@ -994,24 +995,12 @@ def _any_era_delta(obj: dict[str, Any]) -> _Delta:
 
 
 def _snapshot_side(msg: dict[str, Any], side: str) -> dict[int, int]:
-    """One side of a snapshot in any era; an absent side is empty."""
-    levels = msg.get(f"{side}_dollars_fp")
-    if levels is not None:
-        return {price_e4(p): qty_e2(q) for p, q in levels}
-    levels = msg.get(f"{side}_dollars")
-    if levels is not None:
-        return {price_e4(p): parse_number(q, KALSHI_QTY_DIGITS) for p, q in levels}
-    levels = msg.get(side)
-    if levels is not None:
-        return {_cents(p): parse_number(q, KALSHI_QTY_DIGITS) for p, q in levels}
+    """One side of a snapshot in any era (exact strings preferred); an absent side is empty."""
+    for key, cents in ((f"{side}_dollars_fp", False), (f"{side}_dollars", False), (side, True)):
+        levels = msg.get(key)
+        if levels is not None:
+            return dict(ladder(levels, cents=cents))
     return {}
-
-
-def _cents(value: Any) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
-        msg = f"legacy price {value!r} is not integer cents"
-        raise ValueError(msg)
-    return value * 100
 
 
 def _str(value: Any) -> str:

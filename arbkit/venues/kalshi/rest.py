@@ -32,12 +32,11 @@ import orjson
 from arbkit.core.clock import ClockOffset, now_ns, rfc3339_ns
 from arbkit.core.errors import ArbkitError, ProtocolError
 from arbkit.core.events import EventRow, KalshiRestBookRow
-from arbkit.core.fixed import KALSHI_PRICE_DIGITS, KALSHI_QTY_DIGITS, parse_number
 from arbkit.core.retry import Backoff
 from arbkit.core.sink import NullSink, Sink
 from arbkit.venues.kalshi.auth import Signer
 from arbkit.venues.kalshi.limiter import REQUEST_COST, TokenBucket
-from arbkit.venues.kalshi.markets import Market, Series
+from arbkit.venues.kalshi.markets import Market, Series, ladder
 
 STREAM: Final = "kalshi_rest"
 """Stream name of REST events, counters and raw responses."""
@@ -142,11 +141,8 @@ Level = tuple[str, int, int]
 """``(side, price_e4, qty_e2)``; ``side`` is ``yes`` or ``no`` (NO-leg prices), bids only."""
 
 
-def _ladder(side: str, levels: Iterable[Any] | None, price_digits: int) -> list[Level]:
-    return [
-        (side, parse_number(p, price_digits), parse_number(q, KALSHI_QTY_DIGITS))
-        for p, q in levels or ()
-    ]
+def _side(side: str, levels: Iterable[Any] | None, *, cents: bool = False) -> list[Level]:
+    return [(side, p, q) for p, q in ladder(levels, cents=cents)]
 
 
 def parse_orderbook(payload: Mapping[str, Any]) -> list[Level]:
@@ -163,9 +159,7 @@ def parse_orderbook(payload: Mapping[str, Any]) -> list[Level]:
         raise ProtocolError(msg)
     fp = payload.get("orderbook_fp")
     if isinstance(fp, Mapping):
-        return _ladder("yes", fp.get("yes_dollars"), KALSHI_PRICE_DIGITS) + _ladder(
-            "no", fp.get("no_dollars"), KALSHI_PRICE_DIGITS
-        )
+        return _side("yes", fp.get("yes_dollars")) + _side("no", fp.get("no_dollars"))
     legacy = payload.get("orderbook")
     if not isinstance(legacy, Mapping):
         msg = "orderbook response has neither 'orderbook_fp' nor 'orderbook'"
@@ -174,9 +168,9 @@ def parse_orderbook(payload: Mapping[str, Any]) -> list[Level]:
     for side in ("yes", "no"):
         dollars = legacy.get(f"{side}_dollars")
         if dollars is not None:
-            levels += _ladder(side, dollars, KALSHI_PRICE_DIGITS)
+            levels += _side(side, dollars)
         else:
-            levels += _ladder(side, legacy.get(side), KALSHI_PRICE_DIGITS - 2)
+            levels += _side(side, legacy.get(side), cents=True)
     return levels
 
 
