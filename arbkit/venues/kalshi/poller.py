@@ -32,6 +32,7 @@ from arbkit.venues.kalshi.rest import (
     RestBook,
     RestResponse,
     book_from_response,
+    orderbook_path,
 )
 
 
@@ -80,9 +81,7 @@ class RestBookPoller:
     async def poll(self, ticker: str) -> RestBook:
         """One poll of one market, recorded (rows, raw frames, events); never raises for HTTP."""
         poll_id = next(self._poll_ids)
-        path = f"/markets/{ticker}/orderbook" + (
-            "" if self.depth is None else f"?depth={self.depth}"
-        )
+        path = orderbook_path(ticker) + ("" if self.depth is None else f"?depth={self.depth}")
         started = now_ns()
         try:
             response = await self.client.orderbook_response(ticker, depth=self.depth, retries=0)

@@ -199,6 +199,11 @@ class RestBook:
         ]
 
 
+def orderbook_path(ticker: str) -> str:
+    """The path (under the API base) of a market's order book."""
+    return f"/markets/{quote(ticker)}/orderbook"
+
+
 def book_from_response(market: str, response: RestResponse) -> RestBook:
     """Parse a 200 order-book response; other statuses give a book with no levels."""
     levels = parse_orderbook(response.json()) if response.status == 200 else []
@@ -455,8 +460,7 @@ class KalshiRest:
     ) -> RestResponse:
         """The raw ``GET /markets/{ticker}/orderbook`` exchange, whatever its status."""
         params = {"depth": depth} if depth is not None else None
-        path = f"/markets/{quote(ticker)}/orderbook"
-        return await self.request("GET", path, params, retries=retries)
+        return await self.request("GET", orderbook_path(ticker), params, retries=retries)
 
     async def orderbook(self, ticker: str, *, depth: int | None = None) -> RestBook:
         """The current book of one market; error statuses raise a `KalshiApiError` subclass."""
