@@ -185,6 +185,22 @@ def test_no_market_channel_subscribe_without_markets_then_add_and_remove() -> No
     assert h.sent() == [{"id": 4, "cmd": "unsubscribe", "params": {"sids": [9]}}]
 
 
+def test_a_removed_markets_late_snapshot_is_ignored_and_forgotten_after_a_minute() -> None:
+    h = book_live(("A", "B"))
+    h.p.remove_markets(["A"], h.t)
+    h.sent()
+    h.feed(snapshot(3, "A", yes=[("0.2000", "1.00")]))  # in flight before delete_markets
+    assert "A" not in h.p.books
+    assert h.p.subs[BOOK].last_seq == 3  # its seq still counts: no gap follows
+    h.timer(30)
+    h.feed(snapshot(4, "A", yes=[("0.2000", "1.00")]))
+    assert "A" not in h.p.books
+    h.timer(31)  # a minute after the removal the market is forgotten (bounded memory) ...
+    assert h.p._dropped == {}
+    h.p.add_markets(["A"], h.t)  # ... and following it again works as for any market
+    assert h.p.books["A"].synced is False
+
+
 def test_markets_added_while_subscribe_in_flight_are_added_after_subscribed() -> None:
     h = Harness(markets=["A"])
     h.open()

@@ -105,6 +105,9 @@ CROSSED_GRACE_NS = 1_000_000_000
 MAX_OUTGOING = 1000
 """Queued commands kept when nobody sends them (replay); older ones are dropped and counted."""
 
+DROPPED_MEMORY_NS = 60_000_000_000
+"""How long a removed market's late snapshots are still recognised and ignored."""
+
 _MS = 1_000_000
 _CACHE_LIMIT = 1 << 16
 _PRICE_E4: dict[str | None, int] = {}
@@ -272,7 +275,9 @@ class KalshiProtocol:
         self._pending: dict[int, Command] = {}
         self._deferred: list[tuple[int, Command]] = []
         self._crossed: dict[str, int] = {}
-        self._dropped: set[str] = set()
+        self._dropped: dict[str, int] = {}
+        """Markets removed lately -> when: their in-flight snapshots are ignored (kept for
+        `DROPPED_MEMORY_NS`, and only on the connection they were removed on)."""
         self._next_id = 0
         self._outgoing: list[str] = []
         self.add_markets(markets)
@@ -286,7 +291,8 @@ class KalshiProtocol:
             return
         t = wall_ns() if now_ns is None else now_ns
         self.markets.update(new)
-        self._dropped.difference_update(new)
+        for m in new:
+            self._dropped.pop(m, None)
         for m in new:
             self.books.setdefault(m, KalshiBook(m, yes_scale=self.use_yes_price))
         if self.connected:
@@ -300,7 +306,7 @@ class KalshiProtocol:
             return
         t = wall_ns() if now_ns is None else now_ns
         self.markets.difference_update(gone)
-        self._dropped.update(gone)
+        self._dropped.update(dict.fromkeys(gone, t))
         for m in gone:
             self.books.pop(m, None)
             self._crossed.pop(m, None)
@@ -359,6 +365,9 @@ class KalshiProtocol:
             self._event(now_ns, "error", cmd.channel, f"no reply to subscribe id {cmd.id}; resent")
             self._resend(cmd, now_ns)
         self._check_crossed(now_ns)
+        if self._dropped:
+            old = now_ns - DROPPED_MEMORY_NS
+            self._dropped = {m: t for m, t in self._dropped.items() if t > old}
         for sub in list(self.subs.values()):
             if sub.awaiting and now_ns >= sub.deadline_ns:
                 self._escalate(sub, now_ns)
@@ -737,7 +746,7 @@ class KalshiProtocol:
                 stale = self.books.get(m)
                 if stale is not None:
                     stale.invalidate(why)
-            self._request_snapshots(sub, sorted(markets - self._dropped), recv_ns, "seq gap")
+            self._request_snapshots(sub, sorted(markets - self._dropped.keys()), recv_ns, "seq gap")
         return True
 
     def _request_snapshots(
@@ -929,6 +938,7 @@ class KalshiProtocol:
         self._pending.clear()
         self._deferred.clear()
         self._crossed.clear()
+        self._dropped.clear()
         self._outgoing.clear()
         self.server_subscriptions = {}
 
