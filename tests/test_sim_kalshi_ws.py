@@ -208,6 +208,8 @@ async def test_subscribe_acks_one_per_channel_and_unknown_channel_error(world: W
         ("subscribe", {}, 3),
         ("subscribe", {"channels": ["orderbook_delta"]}, 14),
         ("subscribe", {"channels": ["cfbenchmarks_value"]}, 24),
+        # market ids filter the ticker channel only; for the book they name no market
+        ("subscribe", {"channels": ["orderbook_delta"], "market_ids": ["ID"]}, 14),
         ("subscribe", {"channels": ["ticker"], "market_ticker": "NOPE-1"}, 16),
         ("subscribe", {"channels": ["ticker"], "market_ticker": "A", "market_tickers": ["B"]}, 11),
         ("subscribe", {"channels": ["ticker"], "shard_factor": 0}, 19),
@@ -241,6 +243,7 @@ async def test_command_errors(world: World, cmd: str, params: Any, code: int) ->
     await until(ws, lambda f: f.get("msg", {}).get("channel") == "fill")
     if params is not None:
         text = orjson.dumps(params).replace(b'"X"', f'"{t}"'.encode())
+        text = text.replace(b'"ID"', f'"{world.sim.exchange.markets[t].market_id}"'.encode())
         params = orjson.loads(text.replace(b'"Y"', f'"{other}"'.encode()))
     await send(ws, 9, cmd, params)
     err = await until(ws, lambda f: f["type"] == "error")
@@ -250,6 +253,34 @@ async def test_command_errors(world: World, cmd: str, params: Any, code: int) ->
     assert err["msg"]["msg"]
     if code == 16:
         assert err["msg"]["market_ticker"].startswith("NOPE")
+    await ws.close()
+
+
+async def test_ticker_filters_by_market_id_and_an_unfiltered_one_stays_unfiltered(
+    world: World,
+) -> None:
+    ws = await world.connect()
+    t = world.sim.markets("KXBTCD", "active")[0]
+    market_id = world.sim.exchange.markets[t].market_id
+    params = {"channels": ["ticker"], "market_ids": [market_id], "send_initial_snapshot": True}
+    await send(ws, 1, "subscribe", params)
+    await send(ws, 2, "subscribe", {"channels": ["ticker"]})
+    await send(
+        ws, 3, "update_subscription", {"sid": 2, "market_tickers": [t], "action": "add_markets"}
+    )
+    seen: dict[int, set[str]] = {1: set(), 2: set()}
+    ok: dict[str, Any] = {}
+    deadline = time.monotonic() + 10
+    while (not ok or len(seen[2]) < 3) and time.monotonic() < deadline:
+        f = await recv(ws)
+        if f["type"] == "ticker":
+            seen[f["sid"]].add(f["msg"]["market_ticker"])
+        elif f.get("id") == 3:
+            ok = f
+    assert ok["type"] == "ok"
+    assert ok["msg"] == {"market_tickers": []}  # still every market, not narrowed to one
+    assert seen[1] == {t}
+    assert len(seen[2]) >= 3
     await ws.close()
 
 

@@ -675,7 +675,12 @@ class KalshiSim:
             conn.pending.append(error_frame(e.code, cmd_id, **e.extra))
         self._flush(conn)
 
-    def _tickers(self, params: Json) -> list[str] | None:
+    def _tickers(self, params: Json, channel: str) -> list[str] | None:
+        """The markets a command names for ``channel``; None when it names none.
+
+        ``market_id``/``market_ids`` (UUIDs) filter the ``ticker`` channel only (reference
+        §3.2, 2026-03); for other channels they name nothing.
+        """
         one, many = params.get("market_ticker"), params.get("market_tickers")
         if one is not None and many is not None:
             raise _CmdError(11)
@@ -688,7 +693,7 @@ class KalshiSim:
                 raise _CmdError(1)
             return list(dict.fromkeys(many)) or None
         ids = params.get("market_id") or params.get("market_ids")
-        if ids is not None:
+        if ids is not None and channel == "ticker":
             wanted = {ids} if isinstance(ids, str) else set(ids)
             return [m.ticker for m in self.exchange.markets.values() if m.market_id in wanted]
         return None
@@ -705,12 +710,14 @@ class KalshiSim:
         if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
             raise _CmdError(1)
         self._check_shards(params)
-        tickers = self._tickers(params)
-        if tickers:
-            self._known(tickers)
-            if len(tickers) > self.market_limit:
-                raise _CmdError(26)
+        named = {c: self._tickers(params, c) for c in ("orderbook_delta", "ticker")}
+        for tickers in named.values():
+            if tickers:
+                self._known(tickers)
+                if len(tickers) > self.market_limit:
+                    raise _CmdError(26)
         for channel in channels:
+            tickers = named["ticker" if channel == "ticker" else "orderbook_delta"]
             if channel not in CHANNELS and channel not in PRIVATE_CHANNELS:
                 conn.pending.append(error_frame(8, cmd_id))
                 continue
@@ -814,12 +821,14 @@ class KalshiSim:
             action == "get_snapshot" and sub.channel != "orderbook_delta"
         ):
             raise _CmdError(13)
-        tickers = self._tickers(params)
+        tickers = self._tickers(params, sub.channel)
         if not tickers:
             raise _CmdError(14)
         self._known(tickers)
-        current = sub.tickers if sub.tickers is not None else set()
-        if action == "get_snapshot":
+        current = sub.tickers
+        if current is None:
+            pass  # unfiltered (ticker, trade): it covers every market already, and stays so
+        elif action == "get_snapshot":
             missing = [t for t in tickers if t not in current]
             if missing:
                 raise _CmdError(16, market_ticker=missing[0])
