@@ -9,7 +9,8 @@ Values are probabilities per frame (``gap=0.01``) or durations (``drop=10s``, ``
 Names every server understands: ``drop`` (mean seconds between forced disconnects),
 ``gap`` (chance a sequenced frame is skipped), ``dup`` (chance a frame is sent twice),
 ``malformed`` (chance a frame is replaced by invalid JSON), ``stall`` / ``stall_for`` (mean
-seconds between stalls with no data and no pings, and their length), ``slow`` (extra REST
+seconds between stalls with no data and no pings, and their length, `STALL_FOR_S` unless
+given), ``slow`` (extra REST
 latency), ``http429`` / ``http5xx`` (chance a REST request fails). Venue-specific names:
 ``corrupt`` (a wrong level in a checksummed frame), ``crossed`` (a crossed book),
 ``error25`` (Kalshi: mean seconds between subscription buffer overflows).
@@ -39,6 +40,10 @@ KNOWN = frozenset(
         "error25",
     }
 )
+
+STALL_FOR_S = 30.0
+"""A stall's length unless ``stall_for`` says otherwise: longer than every client's silence
+watchdog (Kalshi 25 s, spot venues 15 s), so to them a stall is a dead connection."""
 
 
 def _parse_value(text: str) -> float:

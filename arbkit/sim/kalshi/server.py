@@ -38,7 +38,7 @@ from aiohttp import WSMsgType, web
 
 from arbkit.core import clock
 from arbkit.core.config import Credentials
-from arbkit.sim.faults import Faults
+from arbkit.sim.faults import STALL_FOR_S, Faults
 from arbkit.sim.kalshi.auth import KeyRing, Verdict
 from arbkit.sim.kalshi.exchange import (
     BookEvent,
@@ -427,7 +427,7 @@ class KalshiSim:
                 self.overflow()
                 next_e25 = self._next(e25_mean)
             if now >= next_stall:
-                self.stall(self.faults.get("stall_for", 30.0))
+                self.stall(self.faults.get("stall_for", STALL_FOR_S))
                 next_stall = self._next(stall_mean)
             try:
                 self.step()

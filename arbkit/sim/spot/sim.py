@@ -28,7 +28,7 @@ from arbkit.core.config import VENUES, Endpoint
 from arbkit.core.errors import ConfigError
 from arbkit.core.fixed import SPOT_DIGITS, to_decimal
 from arbkit.index.rti import PARAMS, RtiCalculator, RtiResult
-from arbkit.sim.faults import FaultPlan
+from arbkit.sim.faults import STALL_FOR_S, FaultPlan
 from arbkit.sim.path import PricePath
 from arbkit.sim.spot.bitstamp import BitstampServer
 from arbkit.sim.spot.book import VenueBook, VenueParams
@@ -290,7 +290,7 @@ class SpotSim:
     def _stalled(self, venue: str, now: int) -> bool:
         nxt = self._next_stall[venue]
         if nxt is not None and now >= nxt:
-            length = self.servers[venue].faults.get("stall_for", 10.0)
+            length = self.servers[venue].faults.get("stall_for", STALL_FOR_S)
             self._stall_until[venue] = now + int(length * _S)
             self._next_stall[venue] = self._draw_stall(venue, self._stall_until[venue])
         return now < self._stall_until[venue]
