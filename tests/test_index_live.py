@@ -1,12 +1,9 @@
 """The live BRTI replica against the embedded world: real feeds on loopback, real runner.
 
-What is compared. The world computes its reference BRTI from its venues' *true* books; the
-replica sees what the venues *publish*. Two public-feed limits would otherwise separate them,
-so the tracking tests configure the world so that the published books are the true books
-(measured with the world's defaults the replica differs by about $1-4, see the report):
-Bitstamp, Crypto.com and LMAX publish only their top 100 / 50 / 50 levels, so those venues
-quote no deeper than that (``levels`` is the count the book is refilled to; it holds at most
-20 more), and LMAX's one-book-a-second throttle is lifted.
+What is compared. The world computes its reference BRTI from each venue's book as its public
+feed shows it (published depth; LMAX's book as of its last one-a-second publication), as CF
+does; the replica rebuilds those books from the feeds over loopback. The world runs with its
+default settings.
 
 The matching rule. The world steps every 50 ms and here computes its reference at every step
 (``index_interval_ms=50``), so every state the feeds can hold has a reference value. The feeds
@@ -25,7 +22,6 @@ import itertools
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -37,7 +33,6 @@ from arbkit.core.sink import MemorySink
 from arbkit.index.live import LiveIndex, LiveTick, OfficialTap
 from arbkit.index.rti import RtiResult
 from arbkit.index.settlement import SECOND_NS
-from arbkit.sim.spot.sim import DEFAULT_PARAMS
 from arbkit.sim.world import World
 
 CENT_E8 = 1_000_000
@@ -47,13 +42,8 @@ ALL = ("bitstamp", "bullish", "coinbase", "cryptocom", "gemini", "kraken", "lmax
 
 
 def tracking_world(on_index: Callable[[int, RtiResult], None] | None = None) -> World:
-    """A world whose published books equal its true books (see the module docstring)."""
-    params = {
-        "bitstamp": replace(DEFAULT_PARAMS["bitstamp"], levels=80),
-        "cryptocom": replace(DEFAULT_PARAMS["cryptocom"], levels=30),
-        "lmax": replace(DEFAULT_PARAMS["lmax"], levels=30),
-    }
-    options: dict[str, Any] = {"params": params, "index_interval_ms": 50, "on_index": on_index}
+    """The world at its defaults, computing its reference at every step."""
+    options: dict[str, Any] = {"index_interval_ms": 50, "on_index": on_index}
     return World(seed=11, spot_options=options)
 
 
@@ -61,8 +51,7 @@ def tracking_world(on_index: Callable[[int, RtiResult], None] | None = None) -> 
 async def live_on(
     world: World, sink: MemorySink
 ) -> AsyncIterator[tuple[LiveIndex, list[LiveTick]]]:
-    """The world unthrottled, a `LiveIndex` on it, ready (every venue snapshotted)."""
-    world.spot.server("lmax").min_interval_ns = 0  # type: ignore[attr-defined]
+    """A `LiveIndex` on the world, ready (every venue snapshotted)."""
     ticks: list[LiveTick] = []
     async with LiveIndex(world.endpoints.venues, sink, on_tick=ticks.append) as live:
         assert await live.wait_ready(10) == []

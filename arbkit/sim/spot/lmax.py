@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from arbkit.core.book import ASK, BID, Level
+from arbkit.core.book import ASK, BID, BookView, Level
 from arbkit.sim.spot.book import Change
 from arbkit.sim.spot.server import Conn, Handler, Json, VenueServer, dumps
 from arbkit.sim.spot.wire import fixed, rfc3339
@@ -48,6 +48,14 @@ class LmaxServer(VenueServer):
         self.min_interval_ns = 1_000_000_000
         self.last_book_ns = 0
         self.dirty = False
+        self.published: BookView | None = None
+
+    def published_view(self) -> BookView:
+        """The book of the last publication: between the throttled books, subscribers (and so
+        the reference BRTI) see the previous one."""
+        if self.published is None:
+            self.published = self.book.view(TOP)
+        return self.published
 
     def ws_paths(self) -> list[str]:
         return ["/v1/web-socket"]
@@ -98,6 +106,7 @@ class LmaxServer(VenueServer):
             return
         self.dirty = False
         self.last_book_ns = now_ns
+        self.published = self.book.view(TOP)
         frame = self._frame(now_ns)
         for conn in list(self.conns):
             if "book" in conn.subs:

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import orjson
 from aiohttp import WSMsgType, web
 
+from arbkit.core.book import BookView
 from arbkit.sim.faults import Faults
 from arbkit.sim.spot.book import Change, VenueBook
 
@@ -123,6 +124,11 @@ class VenueServer:
 
     def init_state(self) -> None:
         """Venue-specific state (counters, timers), set up once at construction."""
+
+    def published_view(self) -> BookView:
+        """The book as the venue's public feed shows it now (its `published_depth`): what CF,
+        like any subscriber, computes from. Venues that throttle their feed override it."""
+        return self.book.view(self.published_depth)
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run ``coro`` in the background, keeping a reference until it ends."""

@@ -2,9 +2,11 @@
 
 `SpotSim` owns one true book per venue (quoting around the world's `PricePath` with the
 venue's own spread, depth, noise and lag), steps them on a timer, streams the changes through
-each venue's real protocol, and computes the world's *reference* BRTI from the true books (no
-transport, no faults) every 200 ms with the index methodology (`arbkit.index.rti`). The lead
-wires `reference_index` / `on_index` into the Kalshi server's ``cfbenchmarks_value``.
+each venue's real protocol, and computes the world's *reference* BRTI every 200 ms with the
+index methodology (`arbkit.index.rti`) from the true books as each venue's public feed shows
+them (its published depth; LMAX's last throttled book), as CF sees them, with no transport and
+no faults. `arbkit.sim.world` wires `reference_index` / `on_index` into the Kalshi server's
+``cfbenchmarks_value``.
 
 All venues share one aiohttp app under per-venue path prefixes (``/coinbase/...``), either
 the sim's own (`start`) or one the caller owns (`setup`).
@@ -297,9 +299,10 @@ class SpotSim:
 
     # -- the reference BRTI ---------------------------------------------------------------
     def compute_index(self, now_ns: int) -> RtiResult:
-        """The reference BRTI at ``now_ns`` from the true books as each venue publishes them
-        (its public depth), with no transport and no faults; appended to the series."""
-        views = [s.book.view(s.published_depth) for s in self.servers.values()]
+        """The reference BRTI at ``now_ns`` from the true books as each venue's feed shows them
+        (`VenueServer.published_view`), with no transport and no faults; appended to the
+        series."""
+        views = [s.published_view() for s in self.servers.values()]
         result = self._rti.calculate(views, now_ns)
         self.last_result = result
         if self._index_t and now_ns < self._index_t[-1]:
