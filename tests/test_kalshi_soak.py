@@ -1,7 +1,8 @@
 """Kalshi client against the embedded world under sustained faults, recorded to Parquet.
 
-A minute of connections dropped every few seconds and sequence gaps injected between the
-drops: after every repair the client's books must equal the world's true books, every gap
+A minute of connections dropped every few seconds, sequence gaps injected between the drops
+and a quarter of the client's subscription commands refused (errors 17, 18, 27): after every
+repair the client's books must equal the world's true books, every gap
 and every reconnect must be in the recording, and nothing may crash. A stall (no data, no
 pings) must be detected and recovered from within 30 s.
 """
@@ -16,6 +17,7 @@ import pytest
 
 from arbkit.core.retry import Backoff
 from arbkit.core.storage import SessionWriter, open_session
+from arbkit.sim.faults import FaultPlan
 from arbkit.sim.kalshi import KalshiSim
 from arbkit.sim.path import PricePath
 from arbkit.venues.kalshi.auth import Signer
@@ -25,13 +27,14 @@ from arbkit.venues.kalshi.ws import KalshiFeed
 pytestmark = pytest.mark.timeout(180)
 
 
-def _world(tmp_path: Path) -> tuple[KalshiSim, Signer]:
+def _world(tmp_path: Path, faults: str = "") -> tuple[KalshiSim, Signer]:
     sim = KalshiSim(
         index=PricePath(11, time.time_ns()).price_at,
         seed=11,
         tick_s=0.02,
         update_hz=25.0,
         ping_interval=2.0,
+        faults=FaultPlan.parse(faults).for_target("kalshi"),
     )
     return sim, Signer.from_credentials(sim.generate_credentials(tmp_path))
 
@@ -62,7 +65,7 @@ async def _checkpoint(sim: KalshiSim, feed: KalshiFeed, markets: list[str]) -> N
 
 
 async def test_a_minute_of_drops_and_gaps_loses_nothing_recoverable(tmp_path: Path) -> None:
-    sim, signer = _world(tmp_path)
+    sim, signer = _world(tmp_path, faults="refuse=0.25")  # and a quarter of commands refused
     await sim.start()
     writer = SessionWriter.create(tmp_path / "rec", "soak")
     try:
@@ -102,6 +105,14 @@ async def test_a_minute_of_drops_and_gaps_loses_nothing_recoverable(tmp_path: Pa
     assert counts.get("reconnect", 0) >= sim.counters["drops"]
     assert counts.get("connect", 0) == sim.counters["connections"]
     assert counts.get("resync", 0) >= 1
+    # refusals were recorded and recovered from (the checkpoints); one answered just before a
+    # drop may never reach the client
+    assert sim.counters["refused"] >= 3
+    refusals = events.filter(
+        events["kind"].is_in(["error", "rate_limit"])
+        & events["detail"].str.contains(r"^code (17|18|27) ")
+    )
+    assert 1 <= refusals.height <= sim.counters["refused"]
     counters = s.manifest["counters"]["kalshi_ws"]
     assert counters["gaps"] == sim.counters["gaps"]
     raw = s.raw("kalshi_ws").collect()

@@ -13,7 +13,8 @@ seconds between stalls with no data and no pings, and their length, `STALL_FOR_S
 given), ``slow`` (extra REST
 latency), ``http429`` / ``http5xx`` (chance a REST request fails). Venue-specific names:
 ``corrupt`` (a wrong level in a checksummed frame), ``crossed`` (a crossed book),
-``error25`` (Kalshi: mean seconds between subscription buffer overflows).
+``error25`` (Kalshi: mean seconds between subscription buffer overflows), ``refuse`` (Kalshi:
+chance a subscription command is refused with error 17, 18 or 27).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ KNOWN = frozenset(
         "corrupt",
         "crossed",
         "error25",
+        "refuse",
     }
 )
 

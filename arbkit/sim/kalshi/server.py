@@ -86,6 +86,8 @@ ERRORS: dict[int, str] = {
     14: "Market Ticker required",
     15: "Action required",
     16: "Market not found",
+    17: "Internal error",
+    18: "Command timeout",
     19: "shard_factor must be > 0",
     20: "shard_factor is required when shard_key is set",
     21: "shard_key must be >= 0 and < shard_factor",
@@ -93,7 +95,10 @@ ERRORS: dict[int, str] = {
     24: "Index IDs required",
     25: "Subscription buffer overflow",
     26: "Subscription market limit exceeded",
+    27: "Too many requests",
 }
+REFUSALS = (17, 18, 27)
+"""Transient refusals the ``refuse`` fault answers a command with (reference §3.4)."""
 
 InjectKind = Literal["gap", "dup", "malformed"]
 
@@ -247,6 +252,7 @@ class KalshiSim:
             "malformed": 0,
             "drops": 0,
             "overflows": 0,
+            "refused": 0,
         }
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -658,6 +664,9 @@ class KalshiSim:
                 subs = [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()]
                 conn.pending.append(frame({"type": "ok", "id": cmd_id, "msg": subs}))
             elif cmd in ("subscribe", "unsubscribe", "update_subscription"):
+                if self.faults.chance("refuse", self._rng):
+                    self.counters["refused"] += 1
+                    raise _CmdError(self._rng.choice(REFUSALS))
                 params = obj.get("params")
                 if params is None:
                     raise _CmdError(2)
