@@ -72,13 +72,16 @@ async def send(ws: aiohttp.ClientWebSocketResponse, obj: object) -> None:
     await ws.send_str(json.dumps(obj))
 
 
-async def drain(ws: aiohttp.ClientWebSocketResponse, idle: float = 0.15) -> list[str]:
-    """Every text frame that arrives until the socket is quiet for ``idle`` seconds
-    (or closes)."""
+async def drain(
+    ws: aiohttp.ClientWebSocketResponse, idle: float = 0.15, first: float = 1.0
+) -> list[str]:
+    """Every text frame that arrives until the socket is quiet for ``idle`` seconds (or
+    closes), waiting up to ``first`` seconds for the first one (a loaded machine may take a
+    while to produce it; pass ``first=idle`` where no frame is the expected answer)."""
     out: list[str] = []
     while True:
         try:
-            msg = await ws.receive(timeout=idle)
+            msg = await ws.receive(timeout=idle if out else max(first, idle))
         except TimeoutError:
             return out
         if msg.type == aiohttp.WSMsgType.TEXT:

@@ -437,7 +437,7 @@ async def test_cryptocom_heartbeat_must_be_answered() -> None:
         w.sim.server("cryptocom").heartbeat_s = 1.0  # type: ignore[attr-defined]
         answering = await w.ws("cryptocom")
         silent = await w.ws("cryptocom")
-        await drain(silent, idle=0.05)
+        await drain(silent, idle=0.05, first=0.05)
         beats = 0
         for _ in range(7):
             w.advance(21)  # just over a second
@@ -448,7 +448,7 @@ async def test_cryptocom_heartbeat_must_be_answered() -> None:
                 assert hb["code"] == 0
                 await send(answering, {"id": hb["id"], "method": "public/respond-heartbeat"})
                 beats += 1
-            await drain(answering, idle=0.05)  # let the server read the reply
+            await drain(answering, idle=0.05, first=0.05)  # let the server read the reply
         await drain(silent)
         assert beats >= 6
         assert silent.closed

@@ -186,7 +186,7 @@ async def test_stall_sends_nothing_then_resumes() -> None:
         await drain(ws)
         w.sim.inject("coinbase", "stall", seconds=2)
         w.advance(30)
-        assert await drain(ws) == []  # no data, no heartbeats
+        assert await drain(ws, first=0.5) == []  # no data, no heartbeats
         w.advance(20)
         assert len(await drain(ws)) > 5
 
