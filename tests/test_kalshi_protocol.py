@@ -732,6 +732,34 @@ def test_rate_limited_command_is_backed_off_then_resent() -> None:
     assert again["id"] != add["id"]
 
 
+@pytest.mark.parametrize("code", [17, 18, 27])
+def test_a_refused_unsubscribe_is_sent_again(code: int) -> None:
+    h = book_live(("A",))
+    h.p.remove_markets(["A"], h.t)
+    (unsub,) = h.sent()
+    assert unsub["cmd"] == "unsubscribe"
+    h.feed(error(unsub["id"], code))
+    (again,) = h.timer(1.1)
+    assert (again["cmd"], again["params"]) == ("unsubscribe", {"sids": [1]})
+
+
+def test_a_deferred_update_keeps_only_what_still_applies() -> None:
+    h = book_live(("A", "B"))
+    h.p.add_markets(["C", "D"], h.t)
+    (add,) = h.sent()
+    h.feed(error(add["id"], 27))
+    h.p.remove_markets(["C"], h.t)  # C removed while the add waits to be resent
+    h.sent()
+    (again,) = h.timer(1.1)
+    assert again["params"] == {"sid": 1, "market_tickers": ["D"], "action": "add_markets"}
+    h.p.add_markets(["E"], h.t)
+    (add,) = h.sent()
+    h.feed(error(add["id"], 18))
+    h.p.remove_markets(["E"], h.t)  # nothing left to add: the resend is dropped
+    h.sent()
+    assert h.timer(1.1) == []
+
+
 def test_update_refused_by_server_falls_back_to_resubscribe() -> None:
     h = book_live()
     h.p.add_markets(["C"], h.t)

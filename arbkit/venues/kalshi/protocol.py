@@ -680,6 +680,9 @@ class KalshiProtocol:
             self._event(recv_ns, "error", subject, detail)
         if code == 6:
             self.list_subscriptions(recv_ns)
+        elif cmd is not None and cmd.cmd == "unsubscribe":
+            if code in RETRY_CODES or code == 17:
+                self._retry(cmd, recv_ns)  # else the server keeps streaming what we dropped
         elif code in (8, 9) and cmd is not None and cmd.channel:
             self.disabled[cmd.channel] = code
             self.subs.pop(cmd.channel, None)
@@ -687,11 +690,10 @@ class KalshiProtocol:
             if sub is not None:
                 # 7 and 25 mean the server no longer holds the sid: no unsubscribe first
                 self._resubscribe(sub, recv_ns, detail, held=code not in (7, 25))
-            elif code != 7 and (cmd is None or cmd.cmd != "unsubscribe"):
+            elif code != 7:
                 self.reconnect_reason = f"unattributed {detail}"
         elif code in RETRY_CODES and cmd is not None:
-            delay = min(30.0, 0.5 * 2**cmd.attempt)
-            self._deferred.append((recv_ns + int(delay * 1e9), cmd))
+            self._retry(cmd, recv_ns)
         elif code == 16:
             ticker = msg.get("market_ticker")
             tickers = [ticker] if ticker else _cmd_markets(cmd)
@@ -901,14 +903,29 @@ class KalshiProtocol:
         self._queue(command)
         return command.id
 
+    def _retry(self, cmd: Command, now_ns: int) -> None:
+        """Send a refused command again later, backing off (0.5 s doubling, at most 30 s)."""
+        delay = min(30.0, 0.5 * 2**cmd.attempt)
+        self._deferred.append((now_ns + int(delay * 1e9), cmd))
+
     def _resend(self, cmd: Command, now_ns: int) -> None:
-        """Send a command again under a new id (subscribe re-reads the wanted markets)."""
+        """Send a command again under a new id, as far as it still applies: a subscribe
+        re-reads the wanted markets; a market update keeps only the markets still to add,
+        delete or snapshot, and is dropped if its subscription was replaced meanwhile."""
         if cmd.cmd == "subscribe" and cmd.channel in self.subs:
             sub = self.subs[cmd.channel]
             if sub.sid is None:
                 self._subscribe(sub, now_ns, cmd.attempt + 1)
             return
-        self._send(cmd.cmd, cmd.params, cmd.channel, now_ns, cmd.attempt + 1)
+        params = cmd.params
+        if cmd.cmd == "update_subscription" and params and "market_tickers" in params:
+            held = self.subs.get(cmd.channel)
+            deleting = params.get("action") == "delete_markets"
+            still = [t for t in params["market_tickers"] if (t in self.markets) != deleting]
+            if held is None or held.sid != _cmd_sid(cmd) or not still:
+                return
+            params = {**params, "market_tickers": still}
+        self._send(cmd.cmd, params, cmd.channel, now_ns, cmd.attempt + 1)
 
     def _queue(self, command: Command) -> None:
         body: dict[str, Any] = {"id": command.id, "cmd": command.cmd}
