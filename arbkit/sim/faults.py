@@ -14,7 +14,7 @@ given), ``slow`` (extra REST
 latency), ``http429`` / ``http5xx`` (chance a REST request fails). Venue-specific names:
 ``corrupt`` (a wrong level in a checksummed frame), ``crossed`` (a crossed book),
 ``error25`` (Kalshi: mean seconds between subscription buffer overflows), ``refuse`` (Kalshi:
-chance a subscription command is refused with error 17, 18 or 27).
+chance a subscribe or update_subscription is refused with error 17, 18 or 27).
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ KNOWN = frozenset(
 )
 
 STALL_FOR_S = 30.0
-"""A stall's length unless ``stall_for`` says otherwise: longer than every client's silence
-watchdog (Kalshi 25 s, spot venues 15 s), so to them a stall is a dead connection."""
+"""A stall's length unless ``stall_for`` says otherwise, for Kalshi and the spot venues alike:
+beyond the Kalshi client's 25 s silence watchdog and the 10 s after which the index drops a
+venue as stale; spot feeds with a longer watchdog (Bitstamp, LMAX, Paxos, Bullish) see an aging
+book and the stale flag rather than a reconnect."""
 
 
 def _parse_value(text: str) -> float:

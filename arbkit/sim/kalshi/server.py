@@ -98,7 +98,10 @@ ERRORS: dict[int, str] = {
     27: "Too many requests",
 }
 REFUSALS = (17, 18, 27)
-"""Transient refusals the ``refuse`` fault answers a command with (reference §3.4)."""
+"""Transient refusals the ``refuse`` fault answers a subscribe or update_subscription with
+(reference §3.4). An unsubscribe is never refused: a refused one leaves the server streaming a
+sid the client already dropped, where an injected gap would go unseen (the client's retry of
+a refused unsubscribe is unit-tested instead)."""
 
 InjectKind = Literal["gap", "dup", "malformed"]
 
@@ -664,7 +667,7 @@ class KalshiSim:
                 subs = [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()]
                 conn.pending.append(frame({"type": "ok", "id": cmd_id, "msg": subs}))
             elif cmd in ("subscribe", "unsubscribe", "update_subscription"):
-                if self.faults.chance("refuse", self._rng):
+                if cmd != "unsubscribe" and self.faults.chance("refuse", self._rng):
                     self.counters["refused"] += 1
                     raise _CmdError(self._rng.choice(REFUSALS))
                 params = obj.get("params")
@@ -836,7 +839,9 @@ class KalshiSim:
         self._known(tickers)
         current = sub.tickers
         if current is None:
-            pass  # unfiltered (ticker, trade): it covers every market already, and stays so
+            # UNVERIFIED (reference silent): an unfiltered subscription (ticker, trade) covers
+            # every market already; add/delete leave it so and the ok lists no markets
+            pass
         elif action == "get_snapshot":
             missing = [t for t in tickers if t not in current]
             if missing:
