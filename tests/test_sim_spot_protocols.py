@@ -538,6 +538,24 @@ async def test_lmax_order_book_throttled_full_books() -> None:
     assert got == true_top(w, "lmax", 50)
 
 
+async def test_lmax_new_subscriber_gets_the_last_published_book() -> None:
+    chan = [{"name": "ORDER_BOOK", "instruments": ["btc-usd"]}]
+    async with World(("lmax",)) as w:
+        first = await w.ws("lmax")
+        await send(first, {"type": "SUBSCRIBE", "channels": chan})
+        w.advance(30)
+        books = [m for m in map(json.loads, await drain(first)) if m["type"] == "ORDER_BOOK"]
+        server = w.sim.server("lmax")
+        server.min_interval_ns = 3600 * 10**9  # type: ignore[attr-defined]  # no publication
+        w.advance(10)  # the book moves on, unpublished
+        second = await w.ws("lmax")
+        await send(second, {"type": "SUBSCRIBE", "channels": chan})
+        got = [m for m in map(json.loads, await drain(second)) if m["type"] == "ORDER_BOOK"]
+        live = true_top(w, "lmax", 50)
+    assert got == books[-1:]  # what every subscriber holds, not the live book
+    assert [(e8(x["price"]), e8(x["quantity"])) for x in got[0]["bids"]] != live[0]
+
+
 async def test_paxos_snapshot_then_updates() -> None:
     async with World(("paxos",)) as w:
         ws = await w.ws("paxos", "/BTCUSD")

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from arbkit.core.config import VENUES
 from arbkit.core.errors import ConfigError
+from arbkit.index.rti import RtiCalculator
 from arbkit.sim.path import PricePath
 from arbkit.sim.spot import SpotSim, TopView, VenueBook, VenueParams
 from arbkit.sim.spot.kraken import checksum
@@ -107,6 +108,11 @@ def test_the_reference_sees_each_venue_as_its_public_feed_shows_it() -> None:
     distinct = [v for i, v in enumerate(published) if i == 0 or v != published[i - 1]]
     assert len(distinct) == 2  # at 50 ms and at 1050 ms
     assert all(len(v.bids) <= lmax.published_depth for v in distinct)  # type: ignore[operator]
+    # the reference is computed from what the feeds show, not from the live books
+    servers = [sim.server(v) for v in VENUES]
+    shown = RtiCalculator().calculate([s.published_view() for s in servers], clock[0])
+    live = RtiCalculator().calculate([s.book.view(s.published_depth) for s in servers], clock[0])
+    assert sim.compute_index(clock[0]).value_e8 == shown.value_e8 != live.value_e8
 
 
 async def test_reference_brti_tracks_the_path_and_drops_bad_venues() -> None:

@@ -48,14 +48,18 @@ class LmaxServer(VenueServer):
         self.min_interval_ns = 1_000_000_000
         self.last_book_ns = 0
         self.dirty = False
-        self.published: BookView | None = None
+        self.published: tuple[BookView, str] | None = None
+        """The last book published, as a view and as the frame sent."""
+
+    def _last_book(self, now_ns: int) -> tuple[BookView, str]:
+        """The last book published (the current one before the first publication): a new
+        subscriber gets it first, and every subscriber holds it until the next one."""
+        if self.published is None:
+            self.published = (self.book.view(TOP), self._frame(now_ns))
+        return self.published
 
     def published_view(self) -> BookView:
-        """The book of the last publication: between the throttled books, subscribers (and so
-        the reference BRTI) see the previous one."""
-        if self.published is None:
-            self.published = self.book.view(TOP)
-        return self.published
+        return self._last_book(self.now_ns())[0]
 
     def ws_paths(self) -> list[str]:
         return ["/v1/web-socket"]
@@ -91,7 +95,7 @@ class LmaxServer(VenueServer):
         active = [{"name": "ORDER_BOOK", "instruments": [INSTRUMENT]}] if conn.subs else []
         conn.send(dumps({"type": "SUBSCRIPTIONS", "channels": active}))
         if msg["type"] == "SUBSCRIBE":
-            conn.send(self._frame(self.now_ns()))
+            conn.send(self._last_book(self.now_ns())[1])
 
     def publish(self, changes: list[Change], now_ns: int) -> None:
         self.dirty = True
@@ -106,8 +110,8 @@ class LmaxServer(VenueServer):
             return
         self.dirty = False
         self.last_book_ns = now_ns
-        self.published = self.book.view(TOP)
-        frame = self._frame(now_ns)
+        self.published = (self.book.view(TOP), self._frame(now_ns))
+        frame = self.published[1]
         for conn in list(self.conns):
             if "book" in conn.subs:
                 conn.send_data(frame)
