@@ -80,8 +80,8 @@ def _digits(text: str) -> str:
 def kraken_v1_frames(rng: random.Random) -> tuple[list[str], list[str]]:
     """bench_spot's Kraken walk as v1 frames with correct ``c`` checksums (price 5 dp, volume
     8 dp, as v1 printed XBT pairs; level times 1 ms apart): returns (the frames as Kraken sends
-    them, the same frames with ``a`` and ``b`` merged into one dict). The walk never shrinks a
-    side and ends within depth 1000 (checked), so no level falls out of the subscribed depth."""
+    them, the same frames with ``a`` and ``b`` merged into one dict). Each side stays within
+    depth 1000 (checked), so no level falls out of the subscribed depth."""
     bids, asks = _seed(10**7)
     model = L2Book()
     frags: dict[str, dict[int, str]] = {BID: {}, ASK: {}}
