@@ -38,6 +38,7 @@ from arbkit.core.fixed import (
     KALSHI_QTY_DIGITS,
     SPOT_DIGITS,
     format_fixed,
+    parse_fixed,
     parse_number,
 )
 
@@ -235,6 +236,44 @@ def price_e4(obj: Mapping[str, Any], name: str) -> int | None:
     return parse_number(cents, KALSHI_PRICE_DIGITS - 2)
 
 
+_CACHE_LIMIT = 1 << 16
+DOLLARS_MEMO: dict[str | None, int] = {}
+"""Memo of `dollars_e4` (prices repeat; the WebSocket hot path reads it directly)."""
+FP_MEMO: dict[str | None, int] = {}
+"""Memo of `fp_e2`."""
+
+
+def dollars_e4(text: str) -> int:
+    """A dollar price string (``"0.1500"``) -> exact $0.0001 units, memoised; a price outside
+    $0–$1 or not a string raises ValueError."""
+    value = DOLLARS_MEMO.get(text)
+    if value is None:
+        if not isinstance(text, str):
+            msg = f"price {text!r} is not a dollar string"
+            raise ValueError(msg)
+        value = parse_fixed(text, KALSHI_PRICE_DIGITS)
+        if not 0 <= value <= KALSHI_PRICE_SCALE:
+            msg = f"price {text!r} outside $0–$1"
+            raise ValueError(msg)
+        if len(DOLLARS_MEMO) < _CACHE_LIMIT:
+            DOLLARS_MEMO[text] = value
+    return value
+
+
+def fp_e2(text: str) -> int:
+    """A fixed-point count string (``"-138.96"``) -> exact 0.01 units, memoised."""
+    value = FP_MEMO.get(text)
+    if value is None:
+        # "-138.96": exactly two decimals is the wire norm; anything else takes the full parser
+        if text[-3:-2] == "." and text[-2:].isdigit() and text[:-3].lstrip("-").isdigit():
+            value = int(text.replace(".", "", 1))
+        else:
+            value = parse_fixed(text, KALSHI_QTY_DIGITS)
+        if len(FP_MEMO) < _CACHE_LIMIT:
+            FP_MEMO[text] = value
+    return value
+
+
 def ladder(levels: Iterable[Sequence[Any]] | None, *, cents: bool = False) -> list[Level]:
     """A bid ladder ``[[price, count], ...]`` of any era as exact ``(price_e4, count_e2)``
     pairs, in the order sent; None (a side absent or null) is empty.
@@ -243,14 +282,13 @@ def ladder(levels: Iterable[Sequence[Any]] | None, *, cents: bool = False) -> li
     fixed-point strings (2026) or legacy integers. One parser for the WebSocket snapshot and the
     REST order book: a price outside $0–$1 or a non-integer legacy price raises ValueError.
     """
-    out: list[Level] = []
-    for p, q in levels or ():
-        price = cents_e4(p) if cents else parse_number(p, KALSHI_PRICE_DIGITS)
-        if not 0 <= price <= KALSHI_PRICE_SCALE:
-            msg = f"price {p!r} outside $0–$1"
-            raise ValueError(msg)
-        out.append((price, parse_number(q, KALSHI_QTY_DIGITS)))
-    return out
+    return [
+        (
+            cents_e4(p) if cents else dollars_e4(p),
+            fp_e2(q) if isinstance(q, str) else parse_number(q, KALSHI_QTY_DIGITS),
+        )
+        for p, q in levels or ()
+    ]
 
 
 def cents_e4(value: Any) -> int:

@@ -39,15 +39,13 @@ from arbkit.core.events import (
     KalshiTradeRow,
 )
 from arbkit.core.fixed import (
-    KALSHI_PRICE_SCALE,
     KALSHI_QTY_DIGITS,
     SPOT_DIGITS,
-    parse_fixed,
     parse_number,
 )
 from arbkit.core.sink import Sink
 from arbkit.venues.kalshi.book import KalshiBook
-from arbkit.venues.kalshi.markets import cents_e4, ladder
+from arbkit.venues.kalshi.markets import DOLLARS_MEMO, FP_MEMO, cents_e4, dollars_e4, fp_e2, ladder
 from arbkit.venues.kalshi.markets import count_e2 as field_count_e2
 from arbkit.venues.kalshi.markets import price_e4 as field_price_e4
 
@@ -109,36 +107,6 @@ DROPPED_MEMORY_NS = 60_000_000_000
 """How long a removed market's late snapshots are still recognised and ignored."""
 
 _MS = 1_000_000
-_CACHE_LIMIT = 1 << 16
-_PRICE_E4: dict[str | None, int] = {}
-_QTY_E2: dict[str | None, int] = {}
-
-
-def price_e4(text: str) -> int:
-    """A Kalshi dollar price string -> exact $0.0001 units (memoised: prices repeat)."""
-    value = _PRICE_E4.get(text)
-    if value is None:
-        value = parse_fixed(text, 4)
-        if not 0 <= value <= KALSHI_PRICE_SCALE:
-            msg = f"price {text!r} outside $0–$1"
-            raise ValueError(msg)
-        if len(_PRICE_E4) < _CACHE_LIMIT:
-            _PRICE_E4[text] = value
-    return value
-
-
-def qty_e2(text: str) -> int:
-    """A Kalshi fixed-point count string (``"-138.96"``) -> exact 0.01 units (memoised)."""
-    value = _QTY_E2.get(text)
-    if value is None:
-        # "-138.96": exactly two decimals is the wire norm; anything else takes the full parser
-        if text[-3:-2] == "." and text[-2:].isdigit() and text[:-3].lstrip("-").isdigit():
-            value = int(text.replace(".", "", 1))
-        else:
-            value = parse_fixed(text, KALSHI_QTY_DIGITS)
-        if len(_QTY_E2) < _CACHE_LIMIT:
-            _QTY_E2[text] = value
-    return value
 
 
 class _CurrentDeltaMsg(msgspec.Struct, gc=False):
@@ -398,11 +366,11 @@ class KalshiProtocol:
         else:
             m = frame.msg
             try:  # subscripting the memo beats .get(); a miss parses (and may refuse)
-                price = _PRICE_E4[m.price_dollars]
-                qty = _QTY_E2[m.delta_fp]
+                price = DOLLARS_MEMO[m.price_dollars]
+                qty = FP_MEMO[m.delta_fp]
             except KeyError:
                 try:
-                    price, qty = price_e4(m.price_dollars), qty_e2(m.delta_fp)
+                    price, qty = dollars_e4(m.price_dollars), fp_e2(m.delta_fp)
                 except ValueError as exc:
                     self._malformed(recv_ns, f"orderbook_delta: {exc}")
                     return
@@ -1001,13 +969,13 @@ def _any_era_delta(obj: dict[str, Any]) -> _Delta:
     frame = msgspec.convert(obj, _DeltaFrame)
     m = frame.msg
     if m.price_dollars is not None:
-        price = price_e4(m.price_dollars)
+        price = dollars_e4(m.price_dollars)
     elif m.price is not None:
         price = cents_e4(m.price)
     else:
         raise ValueError("delta without price_dollars or price")
     if m.delta_fp is not None:
-        qty = qty_e2(m.delta_fp)
+        qty = fp_e2(m.delta_fp)
     elif m.delta is not None:
         qty = m.delta * 100
     else:
