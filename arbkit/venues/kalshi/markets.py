@@ -53,7 +53,7 @@ _TICKER = re.compile(
     r"(?P<hh>\d{2})(?P<mm>\d{2})?(?:-(?P<suffix>[A-Z0-9.\-]+))?$"
 )
 FIFTEEN_MIN = timedelta(minutes=15)
-Level = tuple[int, int]
+LadderLevel = tuple[int, int]
 """A Kalshi book level: ``(price_e4, count_e2)``."""
 
 
@@ -274,7 +274,7 @@ def fp_e2(text: str) -> int:
     return value
 
 
-def ladder(levels: Iterable[Sequence[Any]] | None, *, cents: bool = False) -> list[Level]:
+def ladder(levels: Iterable[Sequence[Any]] | None, *, cents: bool = False) -> list[LadderLevel]:
     """A bid ladder ``[[price, count], ...]`` of any era as exact ``(price_e4, count_e2)``
     pairs, in the order sent; None (a side absent or null) is empty.
 

@@ -137,15 +137,15 @@ class RestResponse:
         return orjson.loads(self.body)
 
 
-Level = tuple[str, int, int]
+SideLevel = tuple[str, int, int]
 """``(side, price_e4, qty_e2)``; ``side`` is ``yes`` or ``no`` (NO-leg prices), bids only."""
 
 
-def _side(side: str, levels: Iterable[Any] | None, *, cents: bool = False) -> list[Level]:
+def _side(side: str, levels: Iterable[Any] | None, *, cents: bool = False) -> list[SideLevel]:
     return [(side, p, q) for p, q in ladder(levels, cents=cents)]
 
 
-def parse_orderbook(payload: Mapping[str, Any]) -> list[Level]:
+def parse_orderbook(payload: Mapping[str, Any]) -> list[SideLevel]:
     """The YES then NO bid ladders of a ``/markets/{t}/orderbook`` body, as sent (ascending).
 
     Eras: current (≥ OpenAPI 3.10.0, Mar 2026) ``{"orderbook_fp": {"yes_dollars": [["0.11",
@@ -164,7 +164,7 @@ def parse_orderbook(payload: Mapping[str, Any]) -> list[Level]:
     if not isinstance(legacy, Mapping):
         msg = "orderbook response has neither 'orderbook_fp' nor 'orderbook'"
         raise ProtocolError(msg)
-    levels: list[Level] = []
+    levels: list[SideLevel] = []
     for side in ("yes", "no"):
         dollars = legacy.get(f"{side}_dollars")
         if dollars is not None:
@@ -180,7 +180,7 @@ class RestBook:
 
     market: str
     response: RestResponse
-    levels: list[Level]
+    levels: list[SideLevel]
 
     def rows(self, poll_id: int) -> list[KalshiRestBookRow]:
         """The ``kalshi_rest_book`` rows of this poll (one ``side == ""`` row if no levels)."""
