@@ -48,9 +48,9 @@ class _TimedIndex(LiveIndex):
         super().__init__(endpoints, NullSink())
         self.durations: list[float] = []
 
-    def compute(self, time_ns: int) -> LiveTick:
+    def compute(self, time_ns: int, *, grid_ns: int | None = None) -> LiveTick:
         start = time.perf_counter()
-        tick = super().compute(time_ns)
+        tick = super().compute(time_ns, grid_ns=grid_ns)
         self.durations.append(time.perf_counter() - start)
         return tick
 

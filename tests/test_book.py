@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arbkit.core.book import ASK, BID, BookView, L2Book
+from arbkit.core.book import ASK, BID, BookChanges, BookView, L2Book, Level, SideChanges
 
 
 def _book() -> L2Book:
@@ -183,3 +183,87 @@ def test_snapshot_matches_a_dict_model(levels: list[tuple[int, int]]) -> None:
     model = {p: s for p, s in dict(levels).items() if s}
     assert book.bids.top() == sorted(model.items(), reverse=True)
     assert book.asks.top() == sorted(model.items())
+
+
+def _applied(base: tuple[Level, ...], changes: SideChanges, sign: int) -> tuple[Level, ...]:
+    """``base`` with ``changes`` applied (keys are sort keys: the price times ``sign``)."""
+    levels = dict(base)
+    for key, was, size in zip(changes.keys, changes.before, changes.sizes, strict=True):
+        assert levels.get(key * sign, 0) == was
+        if size:
+            levels[key * sign] = size
+        else:
+            del levels[key * sign]
+    return tuple(sorted(levels.items(), reverse=sign < 0))
+
+
+_book_ops = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from([BID, ASK]), _prices, st.integers(min_value=0, max_value=5)),
+        st.tuples(st.just("truncate"), st.integers(0, 30), st.just(0)),
+        st.tuples(st.just("snapshot"), st.integers(0, 40), st.integers(0, 2**16)),
+        st.tuples(st.just("burst"), st.integers(0, 1100), st.integers(0, 2**16)),
+        st.tuples(st.just("clear"), st.just(0), st.just(0)),
+        st.tuples(st.just("view"), st.sampled_from([0, 1, 5]), st.just(0)),
+        st.tuples(st.just("full"), st.just(0), st.just(0)),
+    ),
+    max_size=300,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=_book_ops)
+def test_views_say_exactly_what_changed(ops: list[tuple[str, int, int]]) -> None:
+    """After any mix of sets, deletes, truncations, snapshots, bursts (a log that overflows)
+    and clears between views, a full view's levels are the book's, and its `SideChanges`
+    applied to the previous full view's levels give them; a side that did not change keeps
+    its tuple."""
+    book = L2Book()
+    held = book.view()
+    for kind, a, b in [*ops, ("full", 0, 0)]:
+        if kind in (BID, ASK):
+            book.set(kind, a, b)
+        elif kind == "truncate":
+            book.truncate(a)
+        elif kind == "snapshot":
+            levels = [(1 + (b * (i + 7)) % 60, (b >> i) % 4) for i in range(a)]
+            book.apply_snapshot(levels, levels[::-1])
+        elif kind == "burst":
+            for i in range(a):
+                book.set(BID if i % 2 else ASK, 1 + (b * (i + 3)) % 60, (b + i) % 6)
+        elif kind == "clear":
+            book.clear()
+        elif kind == "view":
+            part = book.view(a)
+            assert part.bids == tuple(book.bids.top(a))
+            assert part.changes == BookChanges(None, None)  # depth-limited: nothing to patch
+        else:
+            view = book.view()
+            assert view.bids == tuple(book.bids.top())
+            assert view.asks == tuple(book.asks.top())
+            assert view.changes is not None
+            for side, sign in (("bids", -1), ("asks", 1)):
+                before, now = getattr(held, side), getattr(view, side)
+                changes = getattr(view.changes, side)
+                if now is before:
+                    continue
+                if changes is not None and changes.base is before:
+                    assert _applied(before, changes, sign) == now
+                    assert changes.keys == sorted(changes.keys)
+            held = view
+
+
+def test_changes_after_a_few_edits_and_a_rebuild() -> None:
+    book = _book()
+    first = book.view()
+    book.set(BID, 100_50, 7)
+    book.set(BID, 99_00, 0)
+    book.set(BID, 98_00, 0)  # absent: not a change
+    second = book.view()
+    assert second.asks is first.asks  # untouched side: same tuple
+    assert second.changes is not None
+    assert second.changes.bids == SideChanges(first.bids, [-100_50, -99_00], [0, 2], [7, 0])
+    book.set(ASK, 102_00, 4)  # same size: nothing changed
+    assert book.view().asks is first.asks
+    book.apply_snapshot([(1_00, 1)], [(2_00, 2)])
+    assert book.view().changes == BookChanges(None, None)  # rebuilt: no lineage

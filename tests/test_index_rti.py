@@ -4,6 +4,7 @@ data-quality rules (stale, crossed, one-sided, invalid, potentially erroneous wi
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
@@ -13,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arbkit.core.book import BookView, Level
+from arbkit.core.book import BookView, L2Book, Level
 from arbkit.index.params import PARAMS, RtiParams
-from arbkit.index.rti import RtiCalculator, RtiResult, order_size_cap
+from arbkit.index.rti import RtiCalculator, RtiResult, _extremes, _Tails, order_size_cap
 
 E8 = 10**8
 BTC = PARAMS["BRTI"]
@@ -495,3 +496,145 @@ def test_cap_is_exact_for_any_sizes(sizes: list[int], trim: Decimal) -> None:
     var = sum((v - wm) ** 2 for v in w) / (n - 1) if n > 1 else Fraction(0)
     expected = math.floor(mean) + math.isqrt(math.floor(25 * var))
     assert order_size_cap(np.array(sizes, dtype=np.int64), trim, 5) == expected
+
+
+# -- the live path: views from L2Books, patched from tick to tick ------------------------------
+
+
+def _tuple_view(view: BookView) -> BookView:
+    """The same book as a hand-built view (no `BookView.changes`: read from the tuples)."""
+    return BookView(view.venue, view.bids, view.asks, view.updated_ns, view.valid)
+
+
+def _run_live(books: list[L2Book], ticks: list[Callable[[], None]]) -> int:
+    """Each tick's edits, then the replica from live views and from hand-built copies of them
+    (a second calculator, so the potentially-erroneous state runs alike): the same result.
+    Returns how many ticks patched the merged levels instead of merging afresh."""
+    live, ref = RtiCalculator(), RtiCalculator()
+    patched = 0
+    for tick in ticks:
+        tick()
+        views = [b.view() for b in books]
+        before = live._state
+        result = live.calculate(views, NOW)
+        assert result == ref.calculate([_tuple_view(v) for v in views], NOW)
+        after = live._state
+        if before is not None and after is not None and after.bids is not before.bids:
+            patched += after.bids.moves is not None
+    return patched
+
+
+@st.composite
+def live_runs(draw: st.DrawFn) -> tuple[list[L2Book], list[Callable[[], None]]]:
+    """1-4 venues quoting around $100,000 (never crossed), then ticks of random level edits,
+    snapshots and verdict flips."""
+    n = draw(st.integers(1, 4))
+    books = []
+    for i in range(n):
+        book_ = L2Book(f"v{i}")
+        depth = draw(st.integers(1, 80))
+        book_.apply_snapshot(
+            [(100_000 * E8 - (1 + j) * 10**7, E8 // 10) for j in range(depth)],
+            [(100_000 * E8 + (1 + j) * 10**7, E8 // 10) for j in range(depth)],
+            NOW,
+        )
+        books.append(book_)
+    edit = st.tuples(
+        st.integers(0, n - 1),
+        st.sampled_from(["bid", "ask", "snapshot", "invalid"]),
+        st.integers(0, 90),
+        st.integers(0, 300),
+    )
+    ticks = []
+    for edits in draw(st.lists(st.lists(edit, max_size=8), min_size=1, max_size=10)):
+
+        def tick(edits: list[tuple[int, str, int, int]] = edits) -> None:
+            for b in books:
+                b.valid = True
+            for venue, kind, offset, size in edits:
+                b = books[venue]
+                if kind == "snapshot":
+                    b.apply_snapshot([(99_990 * E8, size * E8 // 100 + 1)], [(100_010 * E8, E8)])
+                elif kind == "invalid":
+                    b.valid = False
+                else:
+                    sign = -1 if kind == "bid" else 1
+                    b.set(kind, 100_000 * E8 + sign * (1 + offset) * 10**7, size * E8 // 100)
+
+        ticks.append(tick)
+    return books, ticks
+
+
+@settings(max_examples=60, deadline=None)
+@given(live_runs())
+def test_live_views_give_the_results_of_their_tuples(
+    run: tuple[list[L2Book], list[Callable[[], None]]],
+) -> None:
+    _run_live(*run)
+
+
+def test_deep_live_books_are_patched_and_exact() -> None:
+    """Seven 1000-level books changed by a few random levels per tick (the live case): every
+    tick patches what the last one merged, and gives what a fresh read of the tuples gives."""
+    rng = random.Random(5)
+    books = []
+    for i in range(7):
+        book_ = L2Book(f"v{i}")
+        mid = 100_000 * E8 + rng.randint(-500, 500) * 10**6
+        book_.apply_snapshot(
+            [(mid - (1 + j) * 10**6, rng.randint(1, 300) * E8 // 100) for j in range(1000)],
+            [(mid + (1 + j) * 10**6, rng.randint(1, 300) * E8 // 100) for j in range(1000)],
+            NOW,
+        )
+        books.append(book_)
+
+    def tick() -> None:
+        for b in books:
+            for _ in range(4):
+                side = b.bids if rng.random() < 0.5 else b.asks
+                price = side.price_at(min(int(rng.expovariate(1 / 40)), len(side) - 1))
+                assert price is not None
+                step = -(10**5) if side.is_bid else 10**5
+                choice = rng.random()
+                if choice < 0.5:
+                    side.set(price, rng.randint(1, 300) * E8 // 100)
+                elif choice < 0.75:
+                    side.set(price, 0)
+                else:
+                    side.set(price + step, rng.randint(1, 300) * E8 // 100)
+
+    assert _run_live(books, [tick] * 25) == 24
+
+
+def test_implausible_prices_exclude_a_book() -> None:
+    good = simple("good", "100000")
+    far = book("far", good.bids, (*good.asks, (2**56 + 1, E8)))
+    r = calc(good, far)
+    assert r.venues_used == ("good",)
+    assert r.excluded["far"].startswith("implausible prices")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.integers(1, 40), min_size=2, max_size=400),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 40)), max_size=60),
+    st.integers(1, 5),
+)
+def test_kept_tails_give_the_sample_extremes(
+    sizes: list[int], moves: list[tuple[int, int]], k: int
+) -> None:
+    """Tails kept through sizes leaving and joining (many ties) hold every size at or beyond
+    their ends, and give the extremes a partial sort of the whole sample gives."""
+    k = min(k, (len(sizes) - 1) // 2)
+    sample = list(sizes)
+    tails = _Tails.of(np.array(sample, dtype=np.int64), k)
+    for leave_at, joining in moves:
+        leaving = sample.pop(leave_at % len(sample))
+        sample.append(joining)
+        tails.move([leaving], [joining])
+        if tails.low and tails.high:  # else spent: it serves no more (`extremes` is None)
+            assert tails.low == sorted(x for x in sample if x <= tails.low[-1])
+            assert tails.high == sorted(x for x in sample if x >= tails.high[0])
+        if k:
+            got = tails.extremes(k)
+            assert got is None or got == _extremes(np.array(sample, dtype=np.int64), k)

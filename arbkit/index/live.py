@@ -9,10 +9,10 @@ each excluded venue with its reason. When official ticks are given (Kalshi's
 ``cfbenchmarks_value``, via `official` or the `OfficialTap` sink wrapper) each row also carries
 the latest official value, so replica − official is recorded per tick.
 
-Memory is bounded: the calculator keeps one cached array pair per venue, the feeds keep one
-book per venue, and the replica's own history (for one-second and settlement values) is a
-ring of ``history_s`` seconds of ticks. What the feeds write (rows, raw frames) goes to the
-caller's sink.
+Memory is bounded: the calculator keeps last tick's merged levels (two tables of the venues'
+levels) and one side pair per venue, the feeds keep one book per venue, and the replica's own
+history (for one-second and settlement values) is a ring of ``history_s`` seconds of ticks.
+What the feeds write (rows, raw frames) goes to the caller's sink.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ methodology v16.6 as rebuilt from CF's announcements and public reimplementation
 itself was not available). One calculation at time T:
 
 1. Data quality. A venue is excluded when its book is empty or one-sided or crossed, not
-   vouched for by its feed (``valid`` false), or older than the Retrieval Lag Threshold
-   ("delayed"). Of the rest, a venue whose mid deviates more than PED from the median mid of
+   vouched for by its feed (``valid`` false), holds a price beyond ±2^56 e-8 (implausible; our
+   own limit, see `MAX_PRICE_E8`), or is older than the Retrieval Lag Threshold ("delayed").
+   Of the rest, a venue whose mid deviates more than PED from the median mid of
    the *other* remaining venues is "potentially erroneous" and stays excluded until it is back
    within ``ped_reentry`` (the calculator carries this state between calls).
 2. Dynamic order-size cap (`order_size_cap`): sample every venue's L2 level within 5 % of the
@@ -37,31 +38,42 @@ test. Only the exponential weights are floating point (they are irrational anywa
 average is taken over offsets from the first mid, so float error stays far below 1e-8 USD, and
 the final rounding is exact integer arithmetic.
 
-Speed: reading the ints out of the books' level tuples is the largest cost, so only levels the
-methodology can use are read, found by bisection on the sorted levels: sizes within the cap
-window (step 2), prices and sizes within the price band where the mid spread can stay within D
-(step 4). The rest is numpy over those arrays (partial sorts for the cap's extremes, one merge
-per side). A venue's arrays are kept while its level tuples stay the same objects, and the whole
-of steps 2–5 while every used venue's do, so a book source that hands out the same tuples while
-a book is unchanged gets quiet venues (nearly) for free.
+Speed (measured by ``bench/bench_index.py`` on an unoptimized CPython 3.11 build, where every
+Python-level step and every numpy call costs microseconds): each side's levels of the used
+venues are merged into one sorted int64 table of composite keys (sort key·2^bits + venue, so
+ties keep venue order) and sizes. The cap sample and the consolidated book are leading runs of
+it (found by `searchsorted`); the cap needs only the sample's exact sum and sum of squares and
+its 1 % extremes; the curves are a cumsum and one `searchsorted` per side; depth shares are one
+`bincount` per side.
+
+The table is made two ways. From hand-built views (tuples only) the levels are read out of the
+tuples (about 50 ns an int here: with 7 × 1000 levels a side the read and the merge are most of
+a 3 ms calculation), only those the methodology can use (within the cap window or the curves'
+reach, found by bisection). From `L2Book.view`, whose `BookView.changes` say which levels
+changed since the previous view, the calculator keeps last tick's tables, their sums and the
+sample's tails (`_Tails`), and patches them with those few levels: no level is read and no
+merge is sorted; a live tick where every book moved by a few levels costs about a third of a
+cold calculation (view() of the 7 books included). Results are identical either way (tested).
+A venue's side is kept while its level tuple stays the same object, and the whole of steps 2–5
+while every used venue's do, so quiet venues cost (nearly) nothing.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
+from functools import lru_cache
 from itertools import chain
 from operator import itemgetter, mul
 
 import numpy as np
 from numpy.typing import NDArray
 
-from arbkit.core.book import BookView, Level
+from arbkit.core.book import BookView, Level, SideChanges
 from arbkit.core.fixed import SPOT_DIGITS, format_fixed, to_decimal
 from arbkit.index.params import PARAMS, RtiParams
 from arbkit.index.rounding import round_e8
@@ -134,6 +146,11 @@ def _price(value_e8: int) -> str:
     return format_fixed(value_e8, SPOT_DIGITS, trim=True)
 
 
+MAX_PRICE_E8 = 1 << 56
+"""A price beyond ± this (about $7e8 a unit) makes a book implausible; the calculation's
+composite keys (price·2^bits + venue in an int64) rely on it."""
+
+
 def screen(book: BookView, now_ns: int, lag_threshold_ns: int) -> str:
     """Why a book cannot be used at ``now_ns`` ("" when it can): erroneous or delayed data.
 
@@ -147,6 +164,9 @@ def screen(book: BookView, now_ns: int, lag_threshold_ns: int) -> str:
         return f"crossed: best bid {_price(book.bids[0][0])} >= best ask {_price(book.asks[0][0])}"
     if not book.valid:
         return "invalid: the feed does not vouch for this book (gap, checksum or resync pending)"
+    low, high = min(book.bids[-1][0], book.asks[0][0]), max(book.bids[0][0], book.asks[-1][0])
+    if max(-low, high) > MAX_PRICE_E8:
+        return f"implausible prices: levels from {_price(low)} to {_price(high)} (beyond 2^56 e-8)"
     age = now_ns - book.updated_ns
     if age > lag_threshold_ns:
         return f"stale: {age / 1e9:.1f} s old (lag threshold {lag_threshold_ns / 1e9:g} s)"
@@ -155,8 +175,8 @@ def screen(book: BookView, now_ns: int, lag_threshold_ns: int) -> str:
 
 def _ints(values: Iterable[int], n: int) -> I64:
     """``n`` ints as an int64 array. Packing with `struct` reads Python ints about 1.5 times as
-    fast as `np.fromiter` (and 5 times `np.array` of the level tuples); reading the level tuples is
-    the largest cost of a calculation."""
+    fast as `np.fromiter` (and 5 times `np.array` of the level tuples); reading the level tuples
+    is the largest cost of a calculation that cannot patch what it had."""
     return np.frombuffer(struct.pack(f"{n}q", *values), np.int64)
 
 
@@ -169,8 +189,9 @@ def _sums(sizes: I64) -> tuple[int, int]:
     ``n·2^2b``.
     """
     n = len(sizes)
-    if not n:
-        return 0, 0
+    if n <= 256:  # a few numpy calls cost more than Python arithmetic here
+        values = sizes.tolist()
+        return sum(values), sum(map(mul, values, values))
     split = (int(sizes.max()).bit_length() + 1) // 2
     if n << 2 * split < 1 << 63:
         high = sizes >> split
@@ -182,26 +203,39 @@ def _sums(sizes: I64) -> tuple[int, int]:
 
 
 def _cap(sample: I64, trim: Decimal, sigmas: int) -> int:
-    """Step 2, the cap: trimmed mean + ``sigmas`` winsorized standard deviations of ``sample``.
-
-    Exact: with ``k = floor(trim·n)``, the trimmed mean and the winsorized variance (ddof 1)
-    follow from the sample's sum and sum of squares and its k+1 most extreme sizes at each end
-    (found by partial sorts, `np.partition`); each term is floored to 1e-8 (the deviation term as
-    ``isqrt``, no float involved).
-    """
+    """Step 2, the cap: trimmed mean + ``sigmas`` winsorized standard deviations of ``sample``
+    (`_cap_of` from its sums and its extremes, found by partial sorts)."""
     n = len(sample)
     if n == 0:
         msg = "the order-size cap needs at least one order"
         raise ValueError(msg)
+    k = _trimmed(n, trim)
+    return _cap_of(n, k, _sums(sample), _extremes(sample, k) if k else None, sigmas)
+
+
+def _trimmed(n: int, trim: Decimal) -> int:
+    """k = floor(trim·n), the sizes trimmed (winsorized) at each end of a sample of ``n``."""
     num, den = trim.as_integer_ratio()
-    k = n * num // den
-    total, total_sq = _sums(sample)
+    return n * num // den
+
+
+def _cap_of(
+    n: int,
+    k: int,
+    sums: tuple[int, int],
+    extremes: tuple[int, int, int, int] | None,
+    sigmas: int,
+) -> int:
+    """The cap of a sample of ``n`` sizes with ``k`` trimmed at each end, from its exact sum and
+    sum of squares and (when k > 0) `_extremes`.
+
+    Exact: the trimmed mean and the winsorized variance (ddof 1) follow from those; each term
+    is floored to 1e-8 (the deviation term as ``isqrt``, no float involved).
+    """
+    total, total_sq = sums
     trimmed, w_sum, w_sq = total, total, total_sq
-    if k:
-        low = np.partition(sample, k)  # the k smallest first, then x[k]
-        high = np.partition(sample, n - k - 1)  # x[n-k-1], then the k largest
-        low_k, high_k = int(low[k]), int(high[n - k - 1])
-        cut_sum, cut_sq = _sums(np.concatenate([low[:k], high[n - k :]]))
+    if extremes is not None:
+        low_k, high_k, cut_sum, cut_sq = extremes
         trimmed = total - cut_sum
         w_sum = trimmed + k * (low_k + high_k)
         w_sq = total_sq - cut_sq + k * (low_k * low_k + high_k * high_k)
@@ -209,6 +243,62 @@ def _cap(sample: I64, trim: Decimal, sigmas: int) -> int:
     if n > 1:
         cap += math.isqrt(sigmas * sigmas * (n * w_sq - w_sum * w_sum) // (n * (n - 1)))
     return cap
+
+
+def _extremes(sample: I64, k: int) -> tuple[int, int, int, int]:
+    """x[k] and x[n-k-1] of the sorted sample, and the sum and sum of squares of its k smallest
+    and k largest together (partial sorts)."""
+    n = len(sample)
+    low = np.partition(sample, k)  # the k smallest first, then x[k]
+    high = np.partition(sample, n - k - 1)  # x[n-k-1], then the k largest
+    cut_sum, cut_sq = _sums(np.concatenate([low[:k], high[n - k :]]))
+    return int(low[k]), int(high[n - k - 1]), cut_sum, cut_sq
+
+
+@dataclass(slots=True)
+class _Tails:
+    """The ends of a sample kept from tick to tick: ``low`` holds every size ≤ its last, sorted,
+    ``high`` every size ≥ its first; a patch moves the few sizes that change, so the cap's
+    extremes need no partial sort of the whole sample while each end holds at least k+1."""
+
+    low: list[int]
+    high: list[int]
+
+    @classmethod
+    def of(cls, sample: I64, k: int) -> _Tails:
+        """The tails of ``sample`` holding about 2k + 16 sizes each (all ties included)."""
+        n = len(sample)
+        m = min(n - 1, 2 * k + 16)
+        low_t = int(np.partition(sample, m)[m])
+        high_t = int(np.partition(sample, n - 1 - m)[n - 1 - m])
+        low = np.sort(sample[sample <= low_t]).tolist()
+        high = np.sort(sample[sample >= high_t]).tolist()
+        return cls(low, high)
+
+    def move(self, removed: list[int], added: list[int]) -> None:
+        """Sizes that left the sample and sizes that joined it."""
+        low, high = self.low, self.high
+        if not (low and high):
+            return  # spent: `extremes` says it cannot serve
+        low_t, high_t = low[-1], high[0]
+        for size in removed:
+            if size <= low_t:
+                del low[bisect_left(low, size)]
+            if size >= high_t:
+                del high[bisect_left(high, size)]
+        for size in added:
+            if size <= low_t:
+                insort(low, size)
+            if size >= high_t:
+                insort(high, size)
+
+    def extremes(self, k: int) -> tuple[int, int, int, int] | None:
+        """As `_extremes`, None when a tail holds fewer than k+1 sizes."""
+        low, high = self.low, self.high
+        if len(low) <= k or len(high) <= k:
+            return None
+        cut = low[:k] + high[len(high) - k :]
+        return low[k], high[-k - 1], sum(cut), sum(map(mul, cut, cut))
 
 
 def order_size_cap(sample: I64, trim: Decimal, sigmas: int) -> int:
@@ -229,16 +319,22 @@ _NONE: I64 = np.empty(0, np.int64)
 
 
 class _Side:
-    """One venue side: its level tuple and, converted on demand, int64 arrays of its leading
-    levels' sort keys (the ask price, or minus the bid price, so keys ascend best first) and
-    sizes. Kept while the venue hands out the same tuple."""
+    """One venue side: its level tuple and, read on demand, int64 arrays of its leading levels'
+    sort keys (the ask price, or minus the bid price, so keys ascend best first) and sizes.
+    ``changes`` is how the levels differ from an earlier tuple (`L2Book.view` says); ``live``
+    is whether the view came from a live book (so later views will say what changed)."""
 
-    __slots__ = ("_keys", "_sizes", "is_bid", "key", "levels")
+    __slots__ = ("_keys", "_sizes", "changes", "first", "key", "levels", "live")
 
-    def __init__(self, levels: tuple[Level, ...], is_bid: bool) -> None:
+    def __init__(
+        self, levels: tuple[Level, ...], changes: SideChanges | None, live: bool, is_bid: bool
+    ) -> None:
         self.levels = levels
-        self.is_bid = is_bid
+        self.changes = changes
+        self.live = live
         self.key: Callable[[Level], int] = _neg_price if is_bid else _PRICE
+        self.first = self.key(levels[0])
+        """The best level's key (a used venue's sides are never empty)."""
         self._keys = self._sizes = _NONE
 
     def count(self, limit_key: int) -> int:
@@ -249,8 +345,8 @@ class _Side:
     def keys(self, n: int) -> I64:
         """The sort keys of the best ``n`` levels."""
         if len(self._keys) < n:
-            prices = _ints(map(_PRICE, self.levels[:n]), n)
-            self._keys = -prices if self.is_bid else prices
+            keys = _ints(map(_PRICE, self.levels[:n]), n)
+            self._keys = keys if self.key is _PRICE else -keys
         return self._keys[:n]
 
     def sizes(self, n: int) -> I64:
@@ -281,120 +377,264 @@ def _sample_counts(sides: list[_Side], limit_key: int, min_orders: int) -> list[
     return [s.count(beyond[need - 1]) for s in sides]
 
 
-def _cap_sample(
-    bid_sides: list[_Side], ask_sides: list[_Side], b1: int, a1: int, p: RtiParams
-) -> I64:
-    """Step 2, the sample: sizes of every venue level with a bid price ≥ (1 − window)·b1 or an
-    ask price ≤ (1 + window)·a1, each side widened to ``cap_min_orders`` levels if short.
+@dataclass(slots=True)
+class _Merged:
+    """One side's leading levels of the used venues (``counts`` of each) merged best first.
 
-    Within a venue the sample is a run of leading levels, found by bisection; only those sizes
-    are read.
+    ``table`` row 0 holds composite keys ``key·2^bits + venue`` (venue index < 2^bits, so ties
+    keep venue order and every (key, venue) is unique; shifts and masks decode them), row 1
+    the sizes, uncapped. ``bases`` are the venues' level tuples when it holds them whole (a
+    later tick can then patch it from their `SideChanges`), else None. ``sums`` is the exact
+    sum and sum of squares of all its sizes once known (a patch updates it).
     """
-    w_n, w_d = p.cap_window.as_integer_ratio()
-    bid_counts = _sample_counts(bid_sides, -((w_d - w_n) * b1) // w_d, p.cap_min_orders)
-    ask_counts = _sample_counts(ask_sides, (w_d + w_n) * a1 // w_d, p.cap_min_orders)
-    return np.concatenate(
-        [s.sizes(c) for s, c in zip(bid_sides + ask_sides, bid_counts + ask_counts, strict=True)]
-    )
+
+    sides: list[_Side]
+    counts: list[int]
+    table: I64
+    bases: list[tuple[Level, ...]] | None
+    sums: tuple[int, int] | None = None
+    moves: tuple[list[int], list[int]] | None = None
+    """For a patched merge, the sizes that left and those that joined (`_Tails.move`)."""
+
+    @property
+    def bits(self) -> int:
+        return _bits(len(self.sides))
+
+    def count(self, limit_key: int) -> int:
+        """How many merged levels have a key ≤ ``limit_key``."""
+        bits = self.bits
+        return int(self.table[0].searchsorted(((limit_key + 1) << bits) - 1, "right"))
+
+    def keys(self, index: I64) -> I64:
+        """The sort keys of the merged levels at ``index``."""
+        out: I64 = self.table[0].take(index) >> self.bits
+        return out
 
 
-def _reach(
-    bid_sides: list[_Side], ask_sides: list[_Side], b1: int, a1: int, deviation: Decimal
-) -> tuple[list[int], list[int]]:
-    """Step 4's bound: how many leading levels of each venue the curves can use while the mid
-    spread stays within D.
+def _bits(venues: int) -> int:
+    """Bits for a venue index in a composite key (prices within ±2^56, `MAX_PRICE_E8`, leave
+    room for 6 bits in an int64)."""
+    if venues > 64:
+        msg = f"the replica takes at most 64 venues, got {venues}"
+        raise ValueError(msg)
+    return max(1, (venues - 1).bit_length())
 
-    An ask above b1·(1 + D)/(1 − D), or a bid below a1·(1 − D)/(1 + D), is more than D from the
-    mid with any level of the other side, so no step within D reaches it.
+
+def _merge(sides: list[_Side], counts: list[int]) -> _Merged:
+    """The leading ``counts`` levels of each venue merged by one stable sort."""
+    pairs = list(zip(sides, counts, strict=True))
+    venue = np.repeat(np.arange(len(sides), dtype=np.int64), counts)
+    keys = np.concatenate([s.keys(c) for s, c in pairs]) << _bits(len(sides)) | venue
+    order = np.argsort(keys, kind="stable")
+    table = np.empty((2, len(keys)), np.int64)
+    keys.take(order, out=table[0])
+    np.concatenate([s.sizes(c) for s, c in pairs]).take(order, out=table[1])
+    whole = all(c == len(s.levels) for s, c in pairs)
+    return _Merged(sides, counts, table, [s.levels for s in sides] if whole else None)
+
+
+def _patched(old: _Merged, sides: list[_Side]) -> _Merged | None:
+    """``old`` brought up to ``sides`` through their `SideChanges`: a few changed levels cost a
+    few microseconds each instead of reading and merging every level. None when ``old`` does
+    not hold every venue's previous levels whole, or a venue's levels are not a patch of them.
     """
-    d_n, d_d = deviation.as_integer_ratio()
-    bid_limit = -a1 * (d_d - d_n) // (d_d + d_n)
-    ask_limit = b1 * (d_d + d_n) // (d_d - d_n)
-    return [s.count(bid_limit) for s in bid_sides], [s.count(ask_limit) for s in ask_sides]
+    bases = old.bases
+    if bases is None or len(bases) != len(sides):
+        return None
+    keys: list[int] = []
+    venues: list[int] = []
+    was: list[int] = []
+    now: list[int] = []
+    for i, (side, held) in enumerate(zip(sides, bases, strict=True)):
+        if side.levels is held:
+            continue
+        delta = side.changes
+        if delta is None or delta.base is not held:
+            return None
+        keys += delta.keys
+        venues += [i] * len(delta.keys)
+        was += delta.before
+        now += delta.sizes
+    new_bases = [s.levels for s in sides]
+    counts = [len(s.levels) for s in sides]
+    if not keys:
+        return _Merged(sides, counts, old.table, new_bases, old.sums, ([], []))
+    bits = _bits(len(sides))
+    # (composite key, size before, size now), in table order.
+    composite = [k << bits | v for k, v in zip(keys, venues, strict=True)]
+    changes = sorted(zip(composite, was, now, strict=True))
+    table = old.table
+    # A level present before is in the table at its composite key; a new one goes there.
+    pos = table[0].searchsorted(_ints([c[0] for c in changes], len(changes))).tolist()
+    cuts: list[tuple[int, int]] = []
+    inserted_keys: list[int] = []
+    inserted_sizes: list[int] = []
+    resized: list[tuple[int, int]] = []
+    removed: list[int] = []
+    shift = 0
+    for (ck, before, size), j in zip(changes, pos, strict=True):
+        if not before:
+            cuts.append((j, 1))
+            inserted_keys.append(ck)
+            inserted_sizes.append(size)
+            shift += 1
+            continue
+        removed.append(before)
+        if size:
+            resized.append((j + shift, size))
+        else:
+            cuts.append((j, -1))
+            shift -= 1
+    added = [size for size in now if size]
+    new = _splice_columns(table, cuts, inserted_keys + inserted_sizes) if cuts else table.copy()
+    for j, size in resized:
+        new[1, j] = size
+    sums = old.sums
+    if sums is not None:
+        sums = (
+            sums[0] + sum(added) - sum(removed),
+            sums[1] + sum(map(mul, added, added)) - sum(map(mul, removed, removed)),
+        )
+    return _Merged(sides, counts, new, new_bases, sums, (removed, added))
+
+
+def _splice_columns(old: I64, cuts: list[tuple[int, int]], inserted: list[int]) -> I64:
+    """A new array: the columns of the two-row ``old`` with the ``cuts`` applied: ``(i, -1)``
+    drops column ``i``, ``(i, 1)`` puts the next inserted column before it (``cuts`` ascending;
+    ``inserted`` holds the new columns' first row, then their second). One `np.concatenate`
+    of slices: a few changes to thousands of columns cost a few microseconds."""
+    new = _ints(inserted, len(inserted)).reshape(2, -1) if inserted else old
+    parts = []
+    start = taken = 0
+    for i, op in cuts:
+        parts.append(old[:, start:i])
+        if op < 0:
+            start = i + 1
+        else:
+            parts.append(new[:, taken : taken + 1])
+            taken += 1
+            start = i
+    parts.append(old[:, start:])
+    out: I64 = np.concatenate(parts, axis=1)
+    return out
+
+
+def _sample(merged: _Merged, limit_key: int, min_orders: int) -> tuple[I64, tuple[int, int] | None]:
+    """Step 2, one side's sample and, when known, its exact sums: the sizes of every level with
+    key ≤ ``limit_key`` (within the window), widened nearest first to ``min_orders`` levels,
+    every level tied with the last one added included.
+
+    Usually a leading run of the merged levels (often all of them, whose sums are kept); when
+    the window holds fewer than ``min_orders`` levels, each venue's run is found apart
+    (`_sample_counts`).
+    """
+    table = merged.table
+    inside = merged.count(limit_key)
+    if inside < min_orders:
+        sides = merged.sides
+        counts = _sample_counts(sides, limit_key, min_orders)
+        return np.concatenate([s.sizes(c) for s, c in zip(sides, counts, strict=True)]), None
+    sizes = table[1, :inside]
+    if inside < table.shape[1]:
+        return sizes, None
+    if merged.sums is None:
+        merged.sums = _sums(sizes)
+    return sizes, merged.sums
 
 
 @dataclass(slots=True)
 class _Consolidated:
-    """The leading part of one side of the consolidated, capped book, sorted best first."""
+    """The leading ``n`` merged levels of one side as the consolidated book (best first):
+    their ``capped`` sizes and the running total ``cum`` of those."""
 
-    keys: I64
-    sizes: I64
-    venue: I64
+    merged: _Merged
+    n: int
+    capped: I64
     cum: I64
 
     @property
     def volume(self) -> int:
-        return int(self.cum[-1]) if len(self.cum) else 0
+        return int(self.cum[-1]) if self.n else 0
 
 
-def _consolidate(sides: list[_Side], counts: list[int], cap: int) -> _Consolidated:
-    """Step 3, the consolidated book of one side: the leading ``counts`` levels of each venue,
-    each capped, merged by price (a stable sort, so ties keep venue order)."""
-    pairs = list(zip(sides, counts, strict=True))
-    keys = np.concatenate([s.keys(c) for s, c in pairs])
-    order = np.argsort(keys, kind="stable")
-    sizes = np.minimum(np.concatenate([s.sizes(c) for s, c in pairs]), cap)[order]
-    venue = np.repeat(np.arange(len(sides)), counts)[order]
-    return _Consolidated(keys[order], sizes, venue, np.cumsum(sizes))
+def _consolidate(merged: _Merged, limit_key: int | None, cap: int) -> _Consolidated:
+    """Step 3, the consolidated book of one side: the merged levels with key ≤ ``limit_key``
+    (all if None), each capped."""
+    n = merged.table.shape[1] if limit_key is None else merged.count(limit_key)
+    capped = np.minimum(merged.table[1, :n], cap)
+    return _Consolidated(merged, n, capped, np.cumsum(capped))
 
 
 @dataclass(slots=True)
 class _Curves:
     """Step 3's price-volume curves at v = s, 2s, ...: on each side the marginal level's index
-    in the consolidated book and its price."""
+    in the consolidated book, and twice the mid and the spread of the marginal prices."""
 
     bid_index: I64
     ask_index: I64
-    bid: I64
-    ask: I64
+    mid2: I64
+    spread: I64
 
 
 def _curves(bids: _Consolidated, asks: _Consolidated, steps: int, spacing: int) -> _Curves:
-    """Step 3, the curves: the price reached filling v = s, 2s, ... ``steps``·s on each side."""
-    grid = np.arange(1, steps + 1, dtype=np.int64) * spacing
-    bi = np.searchsorted(bids.cum, grid, side="left")
-    ai = np.searchsorted(asks.cum, grid, side="left")
-    return _Curves(bi, ai, -bids.keys[bi], asks.keys[ai])
+    """Step 3, the curves: the price reached filling v = s, 2s, ... ``steps``·s on each side
+    (from the sort keys: the ask price and minus the bid price)."""
+    grid = np.arange(spacing, (steps + 1) * spacing, spacing, dtype=np.int64)
+    bi = bids.cum.searchsorted(grid, "left")
+    ai = asks.cum.searchsorted(grid, "left")
+    bid_keys, ask_keys = bids.merged.keys(bi), asks.merged.keys(ai)
+    return _Curves(bi, ai, ask_keys - bid_keys, ask_keys + bid_keys)
 
 
 def _utilized_depth(curves: _Curves, deviation: Decimal) -> int:
     """Step 4, the utilized depth in spacings: the steps before the first whose mid spread
     exceeds D (the mid spread never falls as v grows), at least one.
 
-    The curves end where a side's volume within its bound (`_reach`), or in its whole book,
-    ends; the next step, if any, lies beyond that bound, so beyond D.
+    The curves end where a side's volume within its bound (see `_core`), or in its whole
+    book, ends; the next step, if any, lies beyond that bound, so beyond D.
     """
     d_n, d_d = deviation.as_integer_ratio()
-    bid, ask = curves.bid, curves.ask
-    within = (ask - bid) * d_d <= d_n * (ask + bid)
-    return len(within) if bool(within.all()) else max(int(np.argmin(within)), 1)
+    within = curves.spread * d_d <= curves.mid2 * d_n
+    first_out = int(within.argmin())  # the first False, or 0 when all are True
+    return len(within) if within[first_out] else max(first_out, 1)
+
+
+@lru_cache(maxsize=64)
+def _weights(n: int, weight_scale: Decimal) -> tuple[F64, float]:
+    """Step 5's weights λe^(−λv) for v = s..n·s up to a constant factor, λ = 1/(scale·v_T), in
+    spacings, and their sum (the utilized depth changes little from tick to tick)."""
+    weights = np.exp(np.arange(1, n + 1) / (-float(weight_scale) * n))
+    return weights, float(weights.sum())
 
 
 def _value(curves: _Curves, n: int, weight_scale: Decimal, decimals: int) -> int:
     """Step 5, the value (``*_e8``): the exponentially weighted mid over the first ``n`` steps,
     rounded to ``decimals`` places exactly."""
-    mid2 = curves.ask[:n] + curves.bid[:n]
-    weights = np.exp(np.arange(1, n + 1) / (-float(weight_scale) * n))
+    mid2 = curves.mid2[:n]
+    weights, total = _weights(n, weight_scale)
     base = int(mid2[0])
-    offset = float(np.dot((mid2 - base).astype(np.float64), weights) / weights.sum())
-    exact = Fraction(base) + Fraction(offset)  # twice the unrounded value, in e8
-    return round_e8(exact.numerator, 2 * exact.denominator, decimals)
+    offset = float(np.dot(mid2 - base, weights)) / total
+    num, den = offset.as_integer_ratio()  # twice the unrounded value is base + num/den (e8)
+    return round_e8(base * den + num, 2 * den, decimals)
 
 
-def _share(book: _Consolidated, index: int, volume: int, n_venues: int) -> F64:
+def _share(book: _Consolidated, index: int, volume: int) -> list[float]:
     """Each venue's part of the first ``volume`` of a side; a tie at the marginal price (the
     key at ``index``) is shared pro rata."""
-    key = book.keys[index]
-    start = int(np.searchsorted(book.keys, key, side="left"))
-    end = int(np.searchsorted(book.keys, key, side="right"))
-    shares = np.bincount(book.venue[:start], weights=book.sizes[:start], minlength=n_venues)
-    better = int(book.cum[start - 1]) if start else 0
-    at_total = int(book.cum[end - 1]) - better
-    for venue, size in zip(
-        book.venue[start:end].tolist(), book.sizes[start:end].tolist(), strict=True
-    ):
-        shares[venue] += size * (volume - better) / at_total
-    return np.asarray(shares, dtype=np.float64)
+    merged = book.merged
+    table, bits, n_venues = merged.table, merged.bits, len(merged.sides)
+    key = int(table[0, index]) >> bits
+    start = merged.count(key - 1)
+    end = merged.count(key)
+    capped = book.capped
+    venue = table[0, :end] & ((1 << bits) - 1)
+    better = np.bincount(venue[:start], weights=capped[:start], minlength=n_venues).tolist()
+    at = [0] * n_venues
+    for v, size in zip(venue[start:].tolist(), capped[start:end].tolist(), strict=True):
+        at[v] += size
+    rest = volume - (int(book.cum[start - 1]) if start else 0)
+    at_total = sum(at)
+    return [b + t * rest / at_total for b, t in zip(better, at, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,45 +649,107 @@ class _Core:
     note: str = ""
 
 
-def _core(used: list[str], pairs: list[tuple[_Side, _Side]], p: RtiParams) -> _Core:
-    """Steps 2–5 over the used venues' sides."""
-    bid_sides = [b for b, _ in pairs]
-    ask_sides = [a for _, a in pairs]
-    b1 = -min(s.key(s.levels[0]) for s in bid_sides)
-    a1 = min(s.key(s.levels[0]) for s in ask_sides)
-    cap = _cap(_cap_sample(bid_sides, ask_sides, b1, a1, p), p.cap_trim, p.cap_sigmas)
+@dataclass(slots=True)
+class _State:
+    """What a calculation leaves for the next to patch: each side's merged levels and, while
+    the cap sample is all of them, its tails."""
+
+    bids: _Merged
+    asks: _Merged
+    tails: _Tails | None
+
+
+def _core(
+    used: list[str], pairs: list[tuple[_Side, _Side]], p: RtiParams, last: _State | None
+) -> tuple[_Core, _State]:
+    """Steps 2–5 over the used venues' sides; also returns the `_State` the next call patches
+    (``last``) when every venue's levels are patches of these.
+
+    Each side's venue levels are merged once: all of them when every view comes from a live
+    book (`BookView.changes`), else those within both the cap window and the curves' reach.
+    The cap sample and the consolidated book are leading runs of that merge. An ask above
+    b1·(1 + D)/(1 − D), or a bid below a1·(1 − D)/(1 + D), is more than D from the mid with any
+    level of the other side, so no step within D reaches it.
+    """
+    sides = ([b for b, _ in pairs], [a for _, a in pairs])
+    b1 = -min(s.first for s in sides[0])
+    a1 = min(s.first for s in sides[1])
+    w_n, w_d = p.cap_window.as_integer_ratio()
+    d_n, d_d = p.deviation.as_integer_ratio()
+    windows = (-((w_d - w_n) * b1) // w_d, (w_d + w_n) * a1 // w_d)
+    reaches = (-a1 * (d_d - d_n) // (d_d + d_n), b1 * (d_d + d_n) // (d_d - d_n))
+    merged = []
+    for i, side in enumerate(sides):
+        m = None if last is None else _patched(last.asks if i else last.bids, side)
+        if m is None:
+            whole = all(s.live for s in side)
+            limit = max(windows[i], reaches[i])
+            m = _merge(side, [len(s.levels) if whole else s.count(limit) for s in side])
+        merged.append(m)
+    bid_m, ask_m = merged
+    (bid_sample, bid_sums), (ask_sample, ask_sums) = (
+        _sample(m, window, p.cap_min_orders) for m, window in zip(merged, windows, strict=True)
+    )
+    n = len(bid_sample) + len(ask_sample)
+    k = _trimmed(n, p.cap_trim)
+    tails = extremes = None
+    if bid_sums is not None and ask_sums is not None:
+        # Both samples are all the merged levels: their sums are kept, and so are the tails.
+        sums = (bid_sums[0] + ask_sums[0], bid_sums[1] + ask_sums[1])
+        if last is not None and last.tails is not None and bid_m.moves and ask_m.moves:
+            tails = last.tails
+            tails.move(bid_m.moves[0] + ask_m.moves[0], bid_m.moves[1] + ask_m.moves[1])
+            extremes = tails.extremes(k) if k else None
+        if k and extremes is None:
+            tails = _Tails.of(np.concatenate((bid_sample, ask_sample)), k)
+            extremes = tails.extremes(k)
+    else:
+        sample = np.concatenate((bid_sample, ask_sample))
+        sums = _sums(sample)
+        extremes = _extremes(sample, k) if k else None
+    cap = _cap_of(n, k, sums, extremes, p.cap_sigmas)
+    state = _State(bid_m, ask_m, tails)
 
     s = p.spacing_e8
-    bid_counts, ask_counts = _reach(bid_sides, ask_sides, b1, a1, p.deviation)
-    bids = _consolidate(bid_sides, bid_counts, cap)
-    asks = _consolidate(ask_sides, ask_counts, cap)
+    bids, asks = (_consolidate(m, r, cap) for m, r in zip(merged, reaches, strict=True))
     if min(bids.volume, asks.volume) < s:
         # The first step lies beyond the bound on a side (the curves use it whatever its mid
         # spread) or a side is thin: use the whole books.
-        bids = _consolidate(bid_sides, [len(x.levels) for x in bid_sides], cap)
-        asks = _consolidate(ask_sides, [len(x.levels) for x in ask_sides], cap)
+        bids, asks = (
+            _consolidate(
+                m
+                if m.counts == [len(x.levels) for x in side]
+                else _merge(side, [len(x.levels) for x in side]),
+                None,
+                cap,
+            )
+            for m, side in zip(merged, sides, strict=True)
+        )
     grid_n = min(bids.volume, asks.volume) // s
     if grid_n == 0:
         note = "mid-price fallback: a side holds less than one spacing of volume"
-        return _Core(round_e8(b1 + a1, 2, p.decimals), 0, cap, dict.fromkeys(used, 0.0), note)
+        core = _Core(round_e8(b1 + a1, 2, p.decimals), 0, cap, dict.fromkeys(used, 0.0), note)
+        return core, state
 
     curves = _curves(bids, asks, grid_n, s)
-    n = _utilized_depth(curves, p.deviation)
-    value_e8 = _value(curves, n, p.weight_scale, p.decimals)
-    volume = n * s
-    per_venue = (
-        _share(bids, int(curves.bid_index[n - 1]), volume, len(used))
-        + _share(asks, int(curves.ask_index[n - 1]), volume, len(used))
-    ) / (2 * 10**SPOT_DIGITS)
-    shares = {v: float(x) for v, x in zip(used, per_venue, strict=True)}
-    return _Core(value_e8, n, cap, shares)
+    steps = _utilized_depth(curves, p.deviation)
+    value_e8 = _value(curves, steps, p.weight_scale, p.decimals)
+    volume = steps * s
+    bid_shares = _share(bids, int(curves.bid_index[steps - 1]), volume)
+    ask_shares = _share(asks, int(curves.ask_index[steps - 1]), volume)
+    scale = 2 * 10**SPOT_DIGITS
+    shares = {v: (b + a) / scale for v, b, a in zip(used, bid_shares, ask_shares, strict=True)}
+    return _Core(value_e8, steps, cap, shares), state
 
 
 class RtiCalculator:
     """Computes one RTI from venue books, carrying the potentially-erroneous state between calls.
 
-    A venue's arrays are kept while its book's level tuples stay the same objects, and the whole
-    calculation proper (steps 2–5) while every used venue's do, so quiet venues cost little.
+    A venue's sides are kept while its book's level tuples stay the same objects, and the
+    whole calculation proper (steps 2–5) while every used venue's do, so quiet venues cost
+    little. Each side's merged levels (and the cap sample's sums and tails) are kept too and
+    patched from the next views' `SideChanges` (`L2Book.view` gives them), so a tick where
+    every book changed by a few levels handles only those.
     """
 
     def __init__(self, params: RtiParams = PARAMS["BRTI"]) -> None:
@@ -456,6 +758,10 @@ class RtiCalculator:
         self._sides_cache: dict[str, tuple[_Side, _Side]] = {}
         self._last: tuple[list[tuple[str, tuple[Level, ...], tuple[Level, ...]]], _Core] | None
         self._last = None
+        self._state: _State | None = None
+        self._quantum = Decimal(1).scaleb(-params.decimals)
+        self._tops: dict[str, tuple[tuple[int, int], Decimal, Decimal]] = {}
+        """venue -> (best bid, best ask) and the mid and spread made of them."""
 
     @property
     def potentially_erroneous(self) -> frozenset[str]:
@@ -463,11 +769,19 @@ class RtiCalculator:
         return frozenset(self._ped_out)
 
     def _sides(self, book: BookView) -> tuple[_Side, _Side]:
+        """The venue's sides, each kept while the view holds the same level tuple."""
         cached = self._sides_cache.get(book.venue)
-        if cached is not None and cached[0].levels is book.bids and cached[1].levels is book.asks:
-            return cached
-        sides = (_Side(book.bids, is_bid=True), _Side(book.asks, is_bid=False))
-        self._sides_cache[book.venue] = sides
+        changes = book.changes
+        live = changes is not None
+        if cached is not None and cached[0].levels is book.bids:
+            bids = cached[0]
+        else:
+            bids = _Side(book.bids, None if changes is None else changes.bids, live, is_bid=True)
+        if cached is not None and cached[1].levels is book.asks:
+            asks = cached[1]
+        else:
+            asks = _Side(book.asks, None if changes is None else changes.asks, live, is_bid=False)
+        sides = self._sides_cache[book.venue] = (bids, asks)
         return sides
 
     def _core(self, books: list[BookView]) -> _Core:
@@ -483,7 +797,8 @@ class RtiCalculator:
             )
         ):
             return last[1]
-        core = _core([b.venue for b in books], [self._sides(b) for b in books], self.params)
+        pairs = [self._sides(b) for b in books]
+        core, self._state = _core([b.venue for b in books], pairs, self.params, self._state)
         self._last = (inputs, core)
         return core
 
@@ -535,8 +850,9 @@ class RtiCalculator:
             views[book.venue] = book
         excluded: dict[str, str] = {}
         mids2: dict[str, int] = {}
+        lag = p.lag_threshold_ns
         for name, book in views.items():
-            reason = screen(book, now_ns, p.lag_threshold_ns)
+            reason = screen(book, now_ns, lag)
             if reason:
                 excluded[name] = reason
             else:
@@ -577,25 +893,30 @@ class RtiCalculator:
         note: str = "",
     ) -> RtiResult:
         details = []
+        tops = self._tops
         for name in sorted(views):
             book = views[name]
             mid = spread = None
             if book.bids and book.asks:
-                bb, ba = book.bids[0][0], book.asks[0][0]
-                mid = to_decimal(bb + ba, SPOT_DIGITS) / 2
-                spread = to_decimal(ba - bb, SPOT_DIGITS)
+                top = (book.bids[0][0], book.asks[0][0])
+                held = tops.get(name)
+                if held is None or held[0] != top:
+                    bb, ba = top
+                    mid = to_decimal(bb + ba, SPOT_DIGITS) / 2
+                    held = tops[name] = (top, mid, to_decimal(ba - bb, SPOT_DIGITS))
+                _, mid, spread = held
             reason = excluded.get(name, "")
             details.append(
                 VenueDetail(
-                    venue=name,
-                    status=EXCLUDED if reason else USED,
-                    reason=reason,
-                    mid=mid,
-                    spread=spread,
-                    depth_used=None if shares is None else shares.get(name),
-                    age_s=(now_ns - book.updated_ns) / 1e9,
-                    bid_levels=len(book.bids),
-                    ask_levels=len(book.asks),
+                    name,
+                    EXCLUDED if reason else USED,
+                    reason,
+                    mid,
+                    spread,
+                    None if shares is None else shares.get(name),
+                    (now_ns - book.updated_ns) / 1e9,
+                    len(book.bids),
+                    len(book.asks),
                 )
             )
         return RtiResult(
@@ -604,9 +925,7 @@ class RtiCalculator:
             value_e8=value_e8,
             value=None
             if value_e8 is None
-            else to_decimal(value_e8, SPOT_DIGITS).quantize(
-                Decimal(1).scaleb(-self.params.decimals)
-            ),
+            else to_decimal(value_e8, SPOT_DIGITS).quantize(self._quantum),
             utilized_depth=None if steps is None else steps * self.params.spacing,
             cap=None if cap is None else to_decimal(cap, SPOT_DIGITS),
             venues_used=tuple(used),
