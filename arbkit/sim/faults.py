@@ -10,11 +10,11 @@ Names every server understands: ``drop`` (mean seconds between forced disconnect
 ``gap`` (chance a sequenced frame is skipped), ``dup`` (chance a frame is sent twice),
 ``malformed`` (chance a frame is replaced by invalid JSON), ``stall`` / ``stall_for`` (mean
 seconds between stalls with no data and no pings, and their length, `STALL_FOR_S` unless
-given), ``slow`` (extra REST
-latency), ``http429`` / ``http5xx`` (chance a REST request fails). Venue-specific names:
-``corrupt`` (a wrong level in a checksummed frame), ``crossed`` (a crossed book),
-``error25`` (Kalshi: mean seconds between subscription buffer overflows), ``refuse`` (Kalshi:
-chance a subscribe or update_subscription is refused with error 17, 18 or 27).
+given), ``slow`` (extra REST latency), ``http429`` / ``http5xx`` (chance a REST request
+fails). Venue-specific names: ``corrupt`` (a wrong level in a checksummed frame),
+``crossed`` (a crossed book), ``error25`` (Kalshi: mean seconds between subscription buffer
+overflows), ``refuse`` (Kalshi: chance a subscribe or update_subscription is refused with
+error 17, 18 or 27).
 """
 
 from __future__ import annotations
