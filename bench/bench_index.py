@@ -72,9 +72,14 @@ def _median_us(run: Callable[[int], object], rounds: int = ROUNDS) -> float:
 
 
 def _live_tick_us(
-    rng: random.Random, base: list[BookView], now_ns: int, *, patch: bool = True
+    rng: random.Random,
+    base: list[BookView],
+    now_ns: int,
+    *,
+    patch: bool = True,
+    changes: int = CHANGES,
 ) -> float:
-    """The live tick: `CHANGES` random level changes in every book (not timed), then every
+    """The live tick: ``changes`` random level changes in every book (not timed), then every
     book's `L2Book.view` and one calculation (timed together, as `LiveIndex` pays them).
     Without ``patch`` the calculator gets the views without their `BookView.changes` (so it
     reads and merges every level, as before views said what changed)."""
@@ -89,7 +94,7 @@ def _live_tick_us(
     times = []
     for _ in range(ROUNDS):
         for book in books:
-            for _ in range(CHANGES):
+            for _ in range(changes):
                 _change(rng, book)
             book.updated_ns = now_ns
         t0 = time.process_time_ns()
@@ -109,6 +114,7 @@ def run() -> list[dict[str, object]]:
     # The live case: L2Books changed by a few levels per tick hand out views whose arrays
     # are patched, not rebuilt; view() + calculate() per tick.
     live = _live_tick_us(rng, fresh[0], now_ns)
+    busy = _live_tick_us(rng, fresh[0], now_ns, changes=5 * CHANGES)
     unpatched = _live_tick_us(rng, fresh[0], now_ns, patch=False)
     # Every book new as hand-built tuples (no arrays): here every level lies within the cap
     # window and the curves' reach, so all 28,000 ints are read out of the level tuples.
@@ -134,11 +140,17 @@ def run() -> list[dict[str, object]]:
             "calculate() (timed), as LiveIndex pays per tick",
         ),
         (
+            "index.rti_tick_live_busy",
+            busy,
+            "reference",
+            f"the same with {5 * CHANGES} level changes per book per tick (a busy venue)",
+        ),
+        (
             "index.rti_tick_live_unpatched",
             unpatched,
             "reference",
             "the same ticks with the views' changes withheld: the calculator reads and merges "
-            "every level (what a live tick cost before views said what changed)",
+            "every level (the views' tuples are still patched)",
         ),
         (
             "index.rti_calc_cold_tuples",
