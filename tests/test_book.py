@@ -236,7 +236,7 @@ def test_views_say_exactly_what_changed(ops: list[tuple[str, int, int]]) -> None
         elif kind == "view":
             part = book.view(a)
             assert part.bids == tuple(book.bids.top(a))
-            assert part.changes == BookChanges(None, None)  # depth-limited: nothing to patch
+            assert part.changes is None  # depth-limited: nothing to patch
         else:
             view = book.view()
             assert view.bids == tuple(book.bids.top())
@@ -265,5 +265,10 @@ def test_changes_after_a_few_edits_and_a_rebuild() -> None:
     assert second.changes.bids == SideChanges(first.bids, [-100_50, -99_00], [0, 2], [7, 0])
     book.set(ASK, 102_00, 4)  # same size: nothing changed
     assert book.view().asks is first.asks
-    book.apply_snapshot([(1_00, 1)], [(2_00, 2)])
-    assert book.view().changes == BookChanges(None, None)  # rebuilt: no lineage
+    held = book.view()
+    book.apply_snapshot([(1_00, 1), *held.bids[1:]], [(2_00, 2)])  # a snapshot is diffed ...
+    changes = book.view().changes
+    assert changes is not None
+    assert changes.bids == SideChanges(held.bids, [-101_00, -1_00], [3, 0], [0, 1])
+    book.clear()
+    assert book.view().changes == BookChanges(None, None)  # ... a clear rebuilds: no lineage

@@ -527,7 +527,9 @@ def _run_live(books: list[L2Book], ticks: list[Callable[[], None]]) -> int:
 @st.composite
 def live_runs(draw: st.DrawFn) -> tuple[list[L2Book], list[Callable[[], None]]]:
     """1-4 venues quoting around $100,000 (never crossed), then ticks of random level edits,
-    snapshots and verdict flips."""
+    snapshots, verdict flips, stale spells, a venue moved 10 % off (potentially erroneous),
+    and other consumers taking views in between (full or depth-limited: the calculator's
+    change lists then no longer start from what it holds)."""
     n = draw(st.integers(1, 4))
     books = []
     for i in range(n):
@@ -541,7 +543,7 @@ def live_runs(draw: st.DrawFn) -> tuple[list[L2Book], list[Callable[[], None]]]:
         books.append(book_)
     edit = st.tuples(
         st.integers(0, n - 1),
-        st.sampled_from(["bid", "ask", "snapshot", "invalid"]),
+        st.sampled_from(["bid", "ask", "snapshot", "invalid", "stale", "off", "peek", "peek3"]),
         st.integers(0, 90),
         st.integers(0, 300),
     )
@@ -551,12 +553,21 @@ def live_runs(draw: st.DrawFn) -> tuple[list[L2Book], list[Callable[[], None]]]:
         def tick(edits: list[tuple[int, str, int, int]] = edits) -> None:
             for b in books:
                 b.valid = True
+                b.updated_ns = NOW
             for venue, kind, offset, size in edits:
                 b = books[venue]
                 if kind == "snapshot":
                     b.apply_snapshot([(99_990 * E8, size * E8 // 100 + 1)], [(100_010 * E8, E8)])
+                elif kind == "off":
+                    b.apply_snapshot([(109_990 * E8, E8)], [(110_010 * E8, size * E8 // 100 + 1)])
                 elif kind == "invalid":
                     b.valid = False
+                elif kind == "stale":
+                    b.updated_ns = NOW - 11 * 10**9
+                elif kind == "peek":
+                    b.view()
+                elif kind == "peek3":
+                    b.view(3)
                 else:
                     sign = -1 if kind == "bid" else 1
                     b.set(kind, 100_000 * E8 + sign * (1 + offset) * 10**7, size * E8 // 100)
@@ -571,6 +582,31 @@ def test_live_views_give_the_results_of_their_tuples(
     run: tuple[list[L2Book], list[Callable[[], None]]],
 ) -> None:
     _run_live(*run)
+
+
+def test_a_view_taken_by_another_consumer_breaks_no_patch() -> None:
+    """A monitor's view between two ticks moves the book's change list on: the calculator
+    must see that its list no longer starts from what it holds, and merge afresh."""
+    books = []
+    for i in range(3):
+        book_ = L2Book(f"v{i}")
+        book_.apply_snapshot(
+            [(100_000 * E8 - (1 + j) * 10**7, (1 + (i + j) % 7) * E8 // 10) for j in range(60)],
+            [(100_000 * E8 + (1 + j) * 10**7, (1 + (i * j) % 5) * E8 // 10) for j in range(60)],
+            NOW,
+        )
+        books.append(book_)
+
+    def tick(n: int) -> Callable[[], None]:
+        def edits() -> None:
+            books[0].set("bid", 100_000 * E8 - 3 * 10**7, (2 + n) * E8 // 10)
+            books[0].view()  # another consumer
+            books[0].set("bid", 100_000 * E8 - 2 * 10**7, (3 + n) * E8 // 10)
+            books[1].set("bid", 100_000 * E8 - (5 + n) * 10**7, 0)
+
+        return edits
+
+    _run_live(books, [tick(n) for n in range(4)])
 
 
 def test_deep_live_books_are_patched_and_exact() -> None:

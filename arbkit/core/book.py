@@ -33,8 +33,8 @@ class SideChanges(NamedTuple):
 
 
 class BookChanges(NamedTuple):
-    """Each side's `SideChanges`; None for a side last rebuilt (snapshot, clear, too many
-    changes at once) and in a depth-limited view."""
+    """Each side's `SideChanges`; None for a side last rebuilt (clear, too many changes at
+    once)."""
 
     bids: SideChanges | None
     asks: SideChanges | None
@@ -46,7 +46,7 @@ class BookView:
 
     ``updated_ns`` is when the book last changed (receive time of the frame that changed it);
     ``valid`` is False while the feed knows the book is untrustworthy (gap, checksum failure,
-    not yet snapshotted). ``changes`` (`L2Book.view` gives it, never None there; not
+    not yet snapshotted). ``changes`` (given by `L2Book.view` for full-depth views; not
     compared) says how each side's levels came from the tuple it held before its last change:
     a consumer keeping state per book (the index) can patch it; a view built by hand needs
     none.
@@ -76,9 +76,9 @@ BID = "bid"
 ASK = "ask"
 
 
-_LOG_LEN = 1024
-"""Changes a `BookSide` logs between syncs; a full log means a rebuild (as do more changes than
-a quarter of the levels)."""
+_LOG_LEN = 8192
+"""Changes a `BookSide` logs between syncs (a busy venue makes ~2,000 in a 200 ms tick); a full
+log means a rebuild (as do more distinct prices changed than a quarter of the levels)."""
 
 
 class BookSide:
@@ -163,15 +163,21 @@ class BookSide:
         self._mark_full()
 
     def replace(self, levels: Iterable[Level]) -> None:
-        """Replace every level (a snapshot); later duplicates of a price win, zero sizes skip."""
+        """Replace every level (a snapshot); later duplicates of a price win, zero sizes skip.
+
+        Only the prices whose size differs are logged, so a venue that sends its whole book
+        every time (LMAX, snapshot-only channels) still gives views with a short change list.
+        """
+        new = {p: s for p, s in dict(levels).items() if s}
         sizes = self.sizes
+        if not self._full:
+            get = sizes.get
+            self._log.extend([p for p, s in new.items() if get(p) != s])
+            self._log.extend([p for p in sizes if p not in new])
         sizes.clear()
-        sizes.update(levels)
-        for p in [p for p, s in sizes.items() if not s]:
-            del sizes[p]
+        sizes.update(new)
         sign = self._sign
         self._keys = sorted(p * sign for p in sizes)
-        self._mark_full()
 
     def best(self) -> Level | None:
         """The best level (highest bid / lowest ask), or None when the side is empty."""
@@ -255,10 +261,11 @@ class BookSide:
         if not (self._full or log):
             return
         keys, sizes, sign = self._keys, self.sizes, self._sign
-        # Past a quarter of the levels a rebuild is cheaper (so is skipping the set of a long
-        # log); a full log may have dropped changes.
-        n = len(log)
-        changed = None if self._full or n >= _LOG_LEN or n > 64 + len(keys) // 4 else set(log)
+        # A full log may have dropped changes; past a quarter of the levels (distinct prices:
+        # a busy venue updates the same few many times) a rebuild is cheaper.
+        changed = None if self._full or len(log) >= _LOG_LEN else set(log)
+        if changed is not None and len(changed) > 64 + len(keys) // 4:
+            changed = None
         log.clear()
         if changed is None:
             self._full = False
@@ -303,10 +310,10 @@ class BookSide:
             full = self._tuple = tuple(self._levels)
         return full if n is None or n >= len(full) else full[:n]
 
-    def changes(self, n: int | None = None) -> SideChanges | None:
-        """How `levels` (all: ``n`` None) differ from the levels before the last `sync` that
-        changed them; None when rebuilt, or for a depth-limited tuple."""
-        return self._changes if n is None else None
+    def changes(self) -> SideChanges | None:
+        """How `levels` (all of them) differ from the levels before the last `sync` that
+        changed them; None when rebuilt."""
+        return self._changes
 
 
 class L2Book:
@@ -405,7 +412,8 @@ class L2Book:
                 return held
             view = BookView(self.venue, held.bids, held.asks, self.updated_ns, valid, held.changes)
         else:
-            changes = BookChanges(bids.changes(depth), asks.changes(depth))
+            # A depth-limited view says nothing of what changed: its next one could not either.
+            changes = BookChanges(bids.changes(), asks.changes()) if depth is None else None
             view = BookView(
                 self.venue, bids.levels(depth), asks.levels(depth), self.updated_ns, valid, changes
             )

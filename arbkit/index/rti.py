@@ -798,7 +798,8 @@ class RtiCalculator:
         ):
             return last[1]
         pairs = [self._sides(b) for b in books]
-        core, self._state = _core([b.venue for b in books], pairs, self.params, self._state)
+        state, self._state = self._state, None  # `_core` moves its tails: dropped if it fails
+        core, self._state = _core([b.venue for b in books], pairs, self.params, state)
         self._last = (inputs, core)
         return core
 
