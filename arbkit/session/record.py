@@ -25,6 +25,7 @@ from arbkit import __version__
 from arbkit.core.clock import ClockOffset
 from arbkit.core.config import VENUES, Credentials, Endpoints, Env
 from arbkit.core.errors import ArbkitError, ConfigError
+from arbkit.core.events import KalshiLifecycleRow
 from arbkit.core.storage import SessionWriter
 from arbkit.index.live import LiveIndex, OfficialTap
 from arbkit.venues.kalshi.auth import Signer
@@ -104,13 +105,14 @@ async def record(
     unsigned = KalshiRest(endpoints.kalshi.rest, limiter=limiter, sink=writer)
     live = LiveIndex({v: endpoints.venues[v] for v in config.venues}, writer)
     poller = RestBookPoller(unsigned, writer, interval=config.rest_interval)
+
     # Discovery owns the market set (it applies the horizon); lifecycle messages only tell
     # it to look again, so a market that opens is followed within moments.
+    def look_again(_row: KalshiLifecycleRow) -> None:
+        discovery.request_refresh()
+
     feed = KalshiFeed(
-        OfficialTap(writer, live),
-        endpoints.kalshi.ws,
-        signer=signer,
-        on_lifecycle=lambda _row: discovery.request_refresh(),
+        OfficialTap(writer, live), endpoints.kalshi.ws, signer=signer, on_lifecycle=look_again
     )
 
     def on_change(change: MarketChange) -> None:

@@ -304,18 +304,9 @@ class KrakenFeed(_KrakenBase):
 
     ping_interval_ns: ClassVar[int] = 30_000_000_000
 
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        sink: Sink,
-        *,
-        symbol: str | Sequence[str] | None = None,
-        depth: int = 1000,
-        **options: Any,
-    ) -> None:
-        super().__init__(endpoint, sink, symbol=symbol, depth=depth, **options)
-        self._req_id = 0
-        self._last_ping_ns = 0
+    _req_id = 0
+    """The last request id sent (per feed, from its first request)."""
+    _last_ping_ns = 0
 
     def _request(self, method: str, params: dict[str, Any] | None = None) -> None:
         self._req_id += 1

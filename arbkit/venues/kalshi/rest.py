@@ -430,26 +430,9 @@ class KalshiRest:
             self.sink.count(STREAM, "malformed")
             return None
 
-    async def markets(
-        self,
-        *,
-        series_ticker: str | None = None,
-        status: str | None = None,
-        event_ticker: str | None = None,
-        tickers: Iterable[str] | None = None,
-        limit: int = 1000,
-    ) -> list[Market]:
-        """All pages of `iter_markets` as one list."""
-        return [
-            m
-            async for m in self.iter_markets(
-                series_ticker=series_ticker,
-                status=status,
-                event_ticker=event_ticker,
-                tickers=tickers,
-                limit=limit,
-            )
-        ]
+    async def markets(self, **filters: Any) -> list[Market]:
+        """All pages of `iter_markets` (same keyword filters) as one list."""
+        return [m async for m in self.iter_markets(**filters)]
 
     async def market(self, ticker: str) -> Market:
         """``GET /markets/{ticker}``; `KalshiNotFoundError` when unknown."""

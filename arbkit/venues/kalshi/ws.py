@@ -10,16 +10,15 @@ silence), raw recording and reconnect backoff are the runner's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from arbkit.core.events import KalshiLifecycleRow
 from arbkit.core.retry import Backoff
 from arbkit.core.sink import Sink
 from arbkit.venues.kalshi.auth import Signer
-from arbkit.venues.kalshi.protocol import DEFAULT_CHANNELS, KalshiProtocol
+from arbkit.venues.kalshi.protocol import KalshiProtocol
 from arbkit.venues.runner import run_feed
 
 
@@ -33,31 +32,10 @@ class KalshiFeed(KalshiProtocol):
     """
 
     def __init__(
-        self,
-        sink: Sink,
-        ws_url: str,
-        *,
-        signer: Signer | None = None,
-        markets: Iterable[str] = (),
-        channels: Iterable[str] = DEFAULT_CHANNELS,
-        index_ids: Iterable[str] = ("BRTI",),
-        use_yes_price: bool = False,
-        follow_series: Iterable[str] = (),
-        on_lifecycle: Callable[[KalshiLifecycleRow], None] | None = None,
-        resync_timeout: float = 5.0,
-        command_timeout: float = 10.0,
+        self, sink: Sink, ws_url: str, *, signer: Signer | None = None, **options: Any
     ) -> None:
-        super().__init__(
-            sink,
-            markets=markets,
-            channels=channels,
-            index_ids=index_ids,
-            use_yes_price=use_yes_price,
-            follow_series=follow_series,
-            on_lifecycle=on_lifecycle,
-            resync_timeout=resync_timeout,
-            command_timeout=command_timeout,
-        )
+        """``options`` are `KalshiProtocol`'s (markets, channels, ...)."""
+        super().__init__(sink, **options)
         self.ws_url = ws_url
         self.signer = signer
         self.auth_failures = 0
