@@ -27,10 +27,6 @@ def _rows(sink: MemorySink) -> list[SpotBookRow]:
     return [r for r in sink.rows["spot_book"] if isinstance(r, SpotBookRow)]
 
 
-def _events(sink: MemorySink, kind: str) -> list[EventRow]:
-    return [e for e in sink.rows["events"] if isinstance(e, EventRow) and e.kind == kind]
-
-
 def _model() -> tuple[dict[int, int], dict[int, int]]:
     """The capture's book built plainly: REST snapshot, then diffs newer than it."""
     (rest,) = cryptofeed_records(*DIFFS, kind="http")
@@ -78,7 +74,7 @@ def test_diff_capture_aligned_to_the_rest_snapshot(answer_late: bool) -> None:
     assert (book.best_bid, book.best_ask) == (spot("3800.78"), spot("3803.58"))
     assert book.valid
     assert not book.crossed  # diffs misaligned to the snapshot would leave it crossed
-    dropped = _events(sink, "duplicate")
+    dropped = sink.events("duplicate")
     assert (len(dropped), dropped[0].detail) == (
         (1, "12 diffs older than the snapshot")
         if answer_late
@@ -124,7 +120,7 @@ def test_full_frames_replace_the_book_and_record_only_changes() -> None:
     assert book.asks.top() == [(101 * 10**8, 3 * 10**8), (102 * 10**8, 4 * 10**8)]
     assert _rows(sink)[-1].exch_ns == (mt + 1) * 1000
     feed.on_message(_data(mt + 1, [], []), 4)  # not newer: dropped
-    (dup,) = _events(sink, "duplicate")
+    (dup,) = sink.events("duplicate")
     assert (dup.expected, dup.got) == (mt + 1, mt + 1)
     assert len(book.bids) == 1
 
@@ -157,7 +153,7 @@ def test_diff_mode_retries_a_failed_snapshot_and_ignores_old_answers() -> None:
     assert feed.take_http() == []
     feed.on_timer(2 + 1_300_000_000)
     (retry,) = feed.take_http()
-    assert _events(sink, "error")[0].detail.startswith("REST snapshot: HTTP 503; again in ")
+    assert sink.events("error")[0].detail.startswith("REST snapshot: HTTP 503; again in ")
     feed.on_close(3, "dropped")
     feed.on_open(2, 4)
     snap = '{"timestamp":"1","microtimestamp":"1000000","bids":[["1","1"]],"asks":[["2","1"]]}'

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from arbkit.core.config import Endpoint
-from arbkit.core.events import EventRow, SpotBookRow
+from arbkit.core.events import SpotBookRow
 from arbkit.core.sink import MemorySink
 from arbkit.venues.bullish import BullishFeed
 from arbkit.venues.spot import make_feed
@@ -16,14 +16,6 @@ ENDPOINT = Endpoint(
     "ws://127.0.0.1:1/trading-api/v1/market-data/orderbook", "http://127.0.0.1:1/trading-api/v1"
 )
 S = 1_000_000_000
-
-
-def events(sink: MemorySink, kind: str) -> list[EventRow]:
-    return [e for e in sink.rows["events"] if isinstance(e, EventRow) and e.kind == kind]
-
-
-def kinds(sink: MemorySink) -> list[str]:
-    return [e.kind for e in sink.rows["events"] if isinstance(e, EventRow)]
 
 
 def l2(kind: str, first: int, last: int, bids: list[str], asks: list[str]) -> str:
@@ -115,10 +107,10 @@ def test_sequence_range_gap_is_caught_and_resynced_by_reconnecting() -> None:
     book = feed.books["BTCUSDC"]
     feed.on_message(l2("update", 428371451, 428371451, [], ["94511", "1"]), 2)
     feed.on_message(l2("update", 428371451, 428371451, [], ["94512", "1"]), 3)  # replayed
-    assert kinds(sink) == ["duplicate"]
+    assert sink.event_kinds() == ["duplicate"]
     assert 9451200000000 not in book.asks
     feed.on_message(l2("update", 428371455, 428371460, [], ["94513", "1"]), 4)  # 452..454 lost
-    [gap] = events(sink, "gap")
+    [gap] = sink.events("gap")
     assert (gap.subject, gap.expected, gap.got) == ("BTCUSDC", 428371452, 428371455)
     assert not book.valid
     assert feed.reconnect_reason
@@ -128,7 +120,7 @@ def test_sequence_range_gap_is_caught_and_resynced_by_reconnecting() -> None:
     feed.on_open(2, 6)
     feed.on_message(SNAPSHOT, 7)
     assert book.valid
-    assert events(sink, "resync")[-1].detail == "snapshot applied"
+    assert sink.events("resync")[-1].detail == "snapshot applied"
     feed.on_message(l2("update", 428371451, 428371451, [], ["94511", "2"]), 8)
     assert book.asks.sizes[9451100000000] == 200000000
 
@@ -137,7 +129,7 @@ def test_odd_flat_array_is_malformed_and_resynced() -> None:
     sink = MemorySink()
     feed = feed_with_snapshot(sink)
     feed.on_message(l2("update", 428371451, 428371451, ["94500"], []), 2)
-    [bad] = events(sink, "malformed")
+    [bad] = sink.events("malformed")
     assert "odd length 1" in bad.detail
     assert not feed.books["BTCUSDC"].valid
 
@@ -147,6 +139,6 @@ def test_command_error_recorded_and_heartbeats_ignored() -> None:
     feed = feed_with_snapshot(sink)
     feed.on_message('{"type":"heartbeat","dataType":"V1TAHeartbeat","data":{}}', 2)
     feed.on_message('{"jsonrpc":"2.0","id":"1","error":{"code":400,"message":"bad symbol"}}', 3)
-    [err] = events(sink, "error")
+    [err] = sink.events("error")
     assert "bad symbol" in err.detail
     assert feed.books["BTCUSDC"].valid

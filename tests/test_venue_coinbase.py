@@ -8,7 +8,7 @@ import pytest
 from arbkit.core.book import BookView
 from arbkit.core.clock import rfc3339_ns
 from arbkit.core.config import Endpoint
-from arbkit.core.events import EventRow, SpotBookRow
+from arbkit.core.events import SpotBookRow
 from arbkit.core.sink import MemorySink
 from arbkit.venues.coinbase import CoinbaseExchangeFeed, CoinbaseFeed, parse_rest_book
 from arbkit.venues.spot import make_feed, spot
@@ -23,10 +23,6 @@ def _feed(sink: MemorySink, t_ns: int = 0, **kw: object) -> CoinbaseFeed:
     assert isinstance(feed, CoinbaseFeed)
     feed.on_open(1, t_ns)
     return feed
-
-
-def _events(sink: MemorySink, kind: str) -> list[EventRow]:
-    return [e for e in sink.rows["events"] if isinstance(e, EventRow) and e.kind == kind]
 
 
 def _ticker_agreement(feed: CoinbaseFeed, frames: list[tuple[int, str]]) -> tuple[int, int]:
@@ -61,7 +57,7 @@ def test_replaying_the_advanced_trade_capture_reproduces_the_ticker() -> None:
     sink = MemorySink()
     feed = _feed(sink)
     assert _ticker_agreement(feed, cryptofeed_frames(*AT)) == (31, 32)  # README: 31 of 32
-    assert not _events(sink, "gap")
+    assert not sink.events("gap")
     btc = feed.books["BTC-USD"]
     assert btc.valid
     assert not btc.crossed
@@ -72,7 +68,7 @@ def test_replaying_the_advanced_trade_capture_reproduces_the_ticker() -> None:
     assert snapshot[0].seq == 13
     assert snapshot[0].exch_ns == 1_786_309_548_483_587_501
     assert all(r.checksum_ok is None and r.conn_id == 1 for r in rows)
-    assert len(_events(sink, "subscribed")) == 5
+    assert len(sink.events("subscribed")) == 5
 
 
 def test_documented_snapshot_and_update_shapes() -> None:
@@ -110,7 +106,7 @@ def test_a_sequence_gap_invalidates_and_resyncs_by_reconnecting() -> None:
     assert feed.books["BTC-USD"].valid
     for recv_ns, text in frames[first_hb + 1 : first_hb + 3]:  # the heartbeat is lost
         feed.on_message(text, recv_ns)
-    (gap,) = _events(sink, "gap")
+    (gap,) = sink.events("gap")
     assert (gap.expected, gap.got) == (35, 36)
     assert not feed.books["BTC-USD"].valid
     assert not feed.books["ETH-USD"].valid
@@ -118,7 +114,7 @@ def test_a_sequence_gap_invalidates_and_resyncs_by_reconnecting() -> None:
     assert feed.reconnect_reason
     assert "gap" in feed.reconnect_reason
     assert sink.counters["coinbase"]["gaps"] == 1
-    assert [e.detail[:9] for e in _events(sink, "resync")] == ["requested"] * 2
+    assert [e.detail[:9] for e in sink.events("resync")] == ["requested"] * 2
 
     feed.reconnect_reason = None  # what the runner does, then a new connection:
     feed.on_close(10, "resync")
@@ -128,9 +124,9 @@ def test_a_sequence_gap_invalidates_and_resyncs_by_reconnecting() -> None:
     feed.on_message(snapshot.replace('"sequence_num":13', '"sequence_num":0'), 12)
     assert feed.books["BTC-USD"].valid
     assert not feed.books["ETH-USD"].valid  # its snapshot has not come yet
-    assert [e.detail for e in _events(sink, "resync")][-1] == "snapshot applied"
+    assert [e.detail for e in sink.events("resync")][-1] == "snapshot applied"
     assert sink.rows["spot_book"][-1].conn_id == 2
-    assert len(_events(sink, "gap")) == 1  # sequence restarts at 0 on the new connection
+    assert len(sink.events("gap")) == 1  # sequence restarts at 0 on the new connection
 
 
 def test_crossed_stale_and_malformed() -> None:
@@ -145,9 +141,9 @@ def test_crossed_stale_and_malformed() -> None:
     assert not book.stale
     feed.on_timer(t0 + 3_000_000_000)
     assert book.stale
-    assert [e.subject for e in _events(sink, "stale")].count("BTC-USD") == 1
+    assert [e.subject for e in sink.events("stale")].count("BTC-USD") == 1
     feed.on_timer(t0 + 4_000_000_000)
-    assert [e.subject for e in _events(sink, "stale")].count("BTC-USD") == 1  # flagged once
+    assert [e.subject for e in sink.events("stale")].count("BTC-USD") == 1  # flagged once
 
     cross = (
         '{"channel":"l2_data","timestamp":"2026-08-09T21:05:49Z","sequence_num":40,'
@@ -158,14 +154,14 @@ def test_crossed_stale_and_malformed() -> None:
     assert not book.stale
     assert book.crossed
     assert not book.view().valid
-    (crossed,) = _events(sink, "crossed")
+    (crossed,) = sink.events("crossed")
     assert crossed.subject == "BTC-USD"
 
     feed.on_message("{not json", t0 + 6)
-    assert len(_events(sink, "malformed")) == 1
+    assert len(sink.events("malformed")) == 1
     assert not feed.reconnect_reason  # nothing was applied, and the next seq shows any loss
     feed.on_message('{"channel":"l2_data","sequence_num":41,"events":[{}]}', t0 + 7)
-    assert len(_events(sink, "malformed")) == 2
+    assert len(sink.events("malformed")) == 2
     assert not book.valid
     assert feed.reconnect_reason
 

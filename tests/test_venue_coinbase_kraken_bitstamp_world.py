@@ -67,7 +67,7 @@ async def _session(
     if http:
         tasks.append(asyncio.create_task(_serve_http(feed, w.http, stop)))
     try:
-        await _until(lambda: "subscribed" in _kinds(sink))
+        await _until(lambda: "subscribed" in sink.event_kinds())
         for i in range(steps):
             if fault and i == steps // 2:
                 w.sim.inject(feed.venue, fault)
@@ -80,10 +80,6 @@ async def _session(
         await asyncio.gather(*tasks)
 
 
-def _kinds(sink: MemorySink) -> list[str]:
-    return [e.kind for e in sink.rows["events"] if isinstance(e, EventRow)]
-
-
 async def test_coinbase_tracks_the_true_book_and_resyncs_after_a_gap() -> None:
     async with World(("coinbase",)) as w:
         sink = MemorySink()
@@ -91,7 +87,7 @@ async def test_coinbase_tracks_the_true_book_and_resyncs_after_a_gap() -> None:
         await _session(w, feed, sink, steps=40, fault="gap")
         book = feed.books["BTC-USD"]
         assert book.top() == true_top(w, "coinbase")
-    kinds = _kinds(sink)
+    kinds = sink.event_kinds()
     assert kinds.count("gap") == 1
     assert kinds.count("connect") == 2  # resynced by reconnecting
     assert "checksum" not in kinds
@@ -105,7 +101,7 @@ async def test_kraken_checksums_hold_and_a_corrupted_level_is_resynced() -> None
         await _session(w, feed, sink, steps=40, fault="corrupt")
         book = feed.books["BTC/USD"]
         assert book.top(100) == true_top(w, "kraken", 100)
-    kinds = _kinds(sink)
+    kinds = sink.event_kinds()
     assert kinds.count("checksum") == 1
     assert kinds.count("connect") == 1  # resynced by resubscribing
     resyncs = [e.detail for e in sink.rows["events"] if isinstance(e, EventRow)]
@@ -121,7 +117,7 @@ async def test_bitstamp_full_frames_track_the_true_top_100() -> None:
         feed = make_feed("bitstamp", w.eps["bitstamp"], sink)
         await _session(w, feed, sink, steps=30)
         assert feed.books["btcusd"].top(100) == true_top(w, "bitstamp", 100)
-    assert "duplicate" not in _kinds(sink)
+    assert "duplicate" not in sink.event_kinds()
 
 
 async def test_bitstamp_diffs_aligned_to_the_rest_snapshot() -> None:
@@ -142,12 +138,12 @@ async def test_crossed_and_stale_books_are_flagged() -> None:
             book = feed.books["BTC-USD"]
             await _until(lambda: book.valid)
             await _until(lambda: book.stale)  # the manual-clock world sends nothing
-            assert "stale" in _kinds(sink)
+            assert "stale" in sink.event_kinds()
             w.advance(1)
             await _until(lambda: not book.stale)
             w.sim.inject("coinbase", "crossed", seconds=0.5)
             w.advance(2)
-            await _until(lambda: "crossed" in _kinds(sink))
+            await _until(lambda: "crossed" in sink.event_kinds())
             assert book.crossed
             assert not feed.view().valid
             w.advance(20)

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from arbkit.core.config import Endpoint
-from arbkit.core.events import EventRow, SpotBookRow
+from arbkit.core.events import SpotBookRow
 from arbkit.core.sink import MemorySink
 from arbkit.venues.cryptocom import CryptocomFeed, CryptocomV2Feed
 from arbkit.venues.spot import make_feed
@@ -18,14 +18,6 @@ from tests.fixtures import cryptofeed_frames
 V2_CAPTURE = ("cryptocom", "cryptofeed_v2_book150_band_usdt_2021-11-23.jsonl")
 ENDPOINT = Endpoint("ws://127.0.0.1:1/exchange/v1/market", "http://127.0.0.1:1/exchange/v1/public")
 S = 1_000_000_000
-
-
-def events(sink: MemorySink, kind: str) -> list[EventRow]:
-    return [e for e in sink.rows["events"] if isinstance(e, EventRow) and e.kind == kind]
-
-
-def kinds(sink: MemorySink) -> list[str]:
-    return [e.kind for e in sink.rows["events"] if isinstance(e, EventRow)]
 
 
 def e8(value: Any) -> int:
@@ -137,7 +129,7 @@ def test_pu_gap_is_caught_and_resynced_by_subscribing_again() -> None:
     feed.on_message(SNAPSHOT, 1)
     feed.on_message(delta(542048017824, 542048017830, [], [["30082.0", "1", "1"]]), 2)
     feed.on_message(delta(542048017835, 542048017840, [], [["30081.5", "1", "1"]]), 3)  # lost
-    [gap] = events(sink, "gap")
+    [gap] = sink.events("gap")
     assert (gap.subject, gap.expected, gap.got) == ("BTC_USD", 542048017830, 542048017835)
     assert not book.valid
     assert feed.reconnect_reason is None  # resubscribing is enough
@@ -147,11 +139,11 @@ def test_pu_gap_is_caught_and_resynced_by_subscribing_again() -> None:
     assert resub["params"]["book_subscription_type"] == "SNAPSHOT_AND_UPDATE"
     assert 3008150000000 not in book.asks
     feed.on_message(delta(542048017840, 542048017841, [], [["30081.6", "1", "1"]]), 4)
-    assert len(events(sink, "gap")) == 1  # deltas before the new snapshot are skipped
+    assert len(sink.events("gap")) == 1  # deltas before the new snapshot are skipped
     assert feed.take_outgoing() == []
     feed.on_message(SNAPSHOT, 5)
     assert book.valid
-    assert [e.detail for e in events(sink, "resync")][-1] == "snapshot applied"
+    assert [e.detail for e in sink.events("resync")][-1] == "snapshot applied"
     assert 3008200000000 not in book.asks  # the snapshot replaced everything
     feed.on_message(delta(542048017824, 542048017900, [["30081.0", "7", "1"]], []), 6)
     assert book.bids.sizes[3008100000000] == 700000000
@@ -165,7 +157,7 @@ def test_repeated_delta_is_a_duplicate_not_a_gap() -> None:
     feed.on_message(repeated, 2)
     feed.on_message(repeated, 3)
     feed.on_message(delta(542048017830, 542048017831, [], []), 4)
-    assert kinds(sink) == ["duplicate"]
+    assert sink.event_kinds() == ["duplicate"]
     assert feed.books["BTC_USD"].valid
     assert feed.take_outgoing() == []
 
@@ -184,7 +176,7 @@ def test_refused_subscription_is_recorded() -> None:
     sink = MemorySink()
     feed = subscribed_feed(sink)
     feed.on_message('{"id":1,"method":"subscribe","code":40003,"message":"bad channel"}', 1)
-    [err] = events(sink, "error")
+    [err] = sink.events("error")
     assert err.detail == "subscribe refused: code 40003 bad channel"
 
 
@@ -193,7 +185,7 @@ def test_crossed_book_flagged() -> None:
     feed = subscribed_feed(sink)
     feed.on_message(SNAPSHOT, 1)
     feed.on_message(delta(542048017824, 542048017825, [["30090", "1", "1"]], []), 2)
-    assert kinds(sink) == ["crossed"]
+    assert sink.event_kinds() == ["crossed"]
     assert not feed.books["BTC_USD"].view().valid
 
 
@@ -236,4 +228,4 @@ def test_malformed_frames_are_recorded(text: str) -> None:
     sink = MemorySink()
     feed = subscribed_feed(sink)
     feed.on_message(text, 1)
-    assert events(sink, "malformed")
+    assert sink.events("malformed")

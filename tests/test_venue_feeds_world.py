@@ -70,10 +70,6 @@ async def converge(world: World, venue: str, book: L2Book, what: str) -> None:
     pytest.fail(f"{what}: the {venue} book never equalled the world's")
 
 
-def kinds(sink: MemorySink) -> list[str]:
-    return [e.kind for e in sink.rows["events"] if isinstance(e, EventRow)]
-
-
 @pytest.mark.parametrize("venue", ["gemini", "cryptocom", "bullish", "lmax", "paxos"])
 async def test_feed_tracks_the_world_book(venue: str) -> None:
     async with World((venue,)) as w:
@@ -82,8 +78,22 @@ async def test_feed_tracks_the_world_book(venue: str) -> None:
         async with running(feed, sink):
             book = next(iter(feed.books.values()))
             await converge(w, venue, book, "first snapshot")
-        assert "malformed" not in kinds(sink)
-        assert "gap" not in kinds(sink)
+        assert "malformed" not in sink.event_kinds()
+        assert "gap" not in sink.event_kinds()
+
+
+async def inject_until_seen(
+    world: World, venue: str, sink: MemorySink, fault: str, kind: str
+) -> None:
+    """Inject ``fault`` into the venue's stream and step the world until the feed records an
+    event of ``kind`` (a slow venue may take many steps to send the frame it breaks)."""
+    world.sim.inject(venue, fault)
+    for _ in range(100):
+        world.advance()
+        await asyncio.sleep(0.01)
+        if kind in sink.event_kinds():
+            return
+    await until(lambda: kind in sink.event_kinds(), f"{venue} {kind} event")
 
 
 @pytest.mark.parametrize("venue", ["gemini", "cryptocom", "bullish"])
@@ -94,18 +104,12 @@ async def test_injected_gap_is_caught_and_resynced(venue: str) -> None:
         async with running(feed, sink):
             book = next(iter(feed.books.values()))
             await converge(w, venue, book, "first snapshot")
-            w.sim.inject(venue, "gap")
-            for _ in range(40):
-                w.advance()
-                await asyncio.sleep(0.01)
-                if "gap" in kinds(sink):
-                    break
-            await until(lambda: "gap" in kinds(sink), f"{venue} gap event")
+            await inject_until_seen(w, venue, sink, "gap", "gap")
             await converge(w, venue, book, "resync")
         resyncs = [e.detail for e in sink.rows["events"] if isinstance(e, EventRow)]
         assert "snapshot applied" in resyncs
         # Crypto.com resyncs by subscribing again on the same socket; the others reconnect.
-        assert kinds(sink).count("connect") == (1 if venue == "cryptocom" else 2)
+        assert sink.event_kinds().count("connect") == (1 if venue == "cryptocom" else 2)
 
 
 @pytest.mark.parametrize("venue", ["gemini", "cryptocom", "bullish"])
@@ -116,17 +120,11 @@ async def test_repeated_frame_is_skipped_without_resync(venue: str) -> None:
         async with running(feed, sink):
             book = next(iter(feed.books.values()))
             await converge(w, venue, book, "first snapshot")
-            w.sim.inject(venue, "dup")
-            for _ in range(40):
-                w.advance()
-                await asyncio.sleep(0.01)
-                if "duplicate" in kinds(sink):
-                    break
-            await until(lambda: "duplicate" in kinds(sink), f"{venue} duplicate event")
+            await inject_until_seen(w, venue, sink, "dup", "duplicate")
             await converge(w, venue, book, "after the repeat")
-        assert "gap" not in kinds(sink)
-        assert "resync" not in kinds(sink)
-        assert kinds(sink).count("connect") == 1
+        assert "gap" not in sink.event_kinds()
+        assert "resync" not in sink.event_kinds()
+        assert sink.event_kinds().count("connect") == 1
 
 
 @pytest.mark.parametrize("venue", ["gemini", "cryptocom", "bullish", "lmax", "paxos"])
@@ -137,13 +135,7 @@ async def test_malformed_frame_is_recorded_and_the_book_recovers(venue: str) -> 
         async with running(feed, sink):
             book = next(iter(feed.books.values()))
             await converge(w, venue, book, "first snapshot")
-            w.sim.inject(venue, "malformed")
-            for _ in range(100):
-                w.advance()
-                await asyncio.sleep(0.01)
-                if "malformed" in kinds(sink):
-                    break
-            await until(lambda: "malformed" in kinds(sink), f"{venue} malformed event")
+            await inject_until_seen(w, venue, sink, "malformed", "malformed")
             await converge(w, venue, book, "after the malformed frame")
 
 
@@ -170,7 +162,7 @@ async def test_cryptocom_heartbeats_are_answered_so_the_socket_survives() -> Non
         [reply] = [f for f in sink.raw["cryptocom"] if f.kind == "send" and "respond" in f.payload]
         hb_id = orjson.loads(hb.payload)["id"]
         assert reply.payload == f'{{"id":{hb_id},"method":"public/respond-heartbeat"}}'
-        assert kinds(sink).count("connect") == 1
+        assert sink.event_kinds().count("connect") == 1
 
 
 async def test_gemini_v2_feed_tracks_the_world_book() -> None:
@@ -181,4 +173,4 @@ async def test_gemini_v2_feed_tracks_the_world_book() -> None:
         feed = GeminiV2Feed(v2, sink)
         async with running(feed, sink):
             await converge(w, "gemini", feed.books["BTCUSD"], "v2 snapshot")
-        assert "malformed" not in kinds(sink)
+        assert "malformed" not in sink.event_kinds()

@@ -10,7 +10,7 @@ import pytest
 
 from arbkit.core.config import Endpoint
 from arbkit.core.errors import ConfigError
-from arbkit.core.events import EventRow, SpotBookRow
+from arbkit.core.events import SpotBookRow
 from arbkit.core.sink import MemorySink
 from arbkit.venues.gemini import GeminiFeed, GeminiV2Feed, GeminiV3Feed
 from arbkit.venues.spot import make_feed
@@ -26,14 +26,6 @@ def e8(text: str) -> int:
     value = Decimal(text) * 100_000_000
     assert value == value.to_integral_value()
     return int(value)
-
-
-def events(sink: MemorySink, kind: str) -> list[EventRow]:
-    return [e for e in sink.rows["events"] if isinstance(e, EventRow) and e.kind == kind]
-
-
-def kinds(sink: MemorySink) -> list[str]:
-    return [e.kind for e in sink.rows["events"] if isinstance(e, EventRow)]
 
 
 def book_rows(sink: MemorySink) -> list[SpotBookRow]:
@@ -147,7 +139,7 @@ def test_v1_initial_book_then_changes_with_venue_time() -> None:
         False, 2, None, 1,
     )  # fmt: skip
     assert rows[0].exch_ns is None  # the initial update carries no timestamp
-    assert events(sink, "gap") == []
+    assert sink.events("gap") == []
 
 
 def test_v1_socket_sequence_gap_is_caught_and_resynced_by_reconnecting() -> None:
@@ -157,14 +149,14 @@ def test_v1_socket_sequence_gap_is_caught_and_resynced_by_reconnecting() -> None
     feed.on_message(V1_INITIAL, 10)
     feed.on_message(v1_heartbeat(1), 11)
     feed.on_message(v1_update(3, [("ask", "54355.00", "1")]), 12)  # 2 was lost
-    [gap] = events(sink, "gap")
+    [gap] = sink.events("gap")
     assert (gap.subject, gap.expected, gap.got, gap.recv_ns) == ("BTCUSD", 2, 3, 12)
     assert not book.valid
     assert feed.reconnect_reason
     assert "gap" in feed.reconnect_reason
     assert 5435500000000 not in book.asks  # the frame after the gap is not applied
     feed.on_message(v1_update(4, [("ask", "54356.00", "1")]), 13)  # ignored until reconnect
-    assert len(events(sink, "gap")) == 1
+    assert len(sink.events("gap")) == 1
     assert 5435600000000 not in book.asks
     # The runner closes and reconnects; numbering restarts at 0 with a new initial book.
     feed.reconnect_reason = None
@@ -172,12 +164,12 @@ def test_v1_socket_sequence_gap_is_caught_and_resynced_by_reconnecting() -> None
     feed.on_open(2, 15)
     feed.on_message(V1_INITIAL, 16)
     assert book.valid
-    assert [e.detail for e in events(sink, "resync")] == [
+    assert [e.detail for e in sink.events("resync")] == [
         "requested: gap: expected 2, got 3",
         "snapshot applied",
     ]
     feed.on_message(v1_heartbeat(1), 17)
-    assert len(events(sink, "gap")) == 1
+    assert len(sink.events("gap")) == 1
 
 
 def test_v1_repeated_frame_is_a_duplicate_not_a_gap() -> None:
@@ -188,7 +180,7 @@ def test_v1_repeated_frame_is_a_duplicate_not_a_gap() -> None:
     feed.on_message(update, 11)
     feed.on_message(update, 12)
     feed.on_message(v1_heartbeat(2), 13)
-    assert kinds(sink) == ["duplicate"]
+    assert sink.event_kinds() == ["duplicate"]
     assert feed.books["BTCUSD"].valid
     assert feed.reconnect_reason is None
 
@@ -211,7 +203,7 @@ def test_v1_crossed_and_stale_flags() -> None:
     book = feed.books["BTCUSD"]
     feed.on_message(V1_INITIAL, 1 * S)
     feed.on_message(v1_update(1, [("bid", "54370.00", "0.1")]), 2 * S)  # above the best ask
-    [crossed] = events(sink, "crossed")
+    [crossed] = sink.events("crossed")
     assert crossed.subject == "BTCUSD"
     assert not book.view().valid
     feed.on_message(v1_update(2, [("bid", "54370.00", "0")]), 3 * S)
@@ -219,7 +211,7 @@ def test_v1_crossed_and_stale_flags() -> None:
     feed.on_timer(12 * S)
     assert not book.stale
     feed.on_timer(14 * S)
-    [stale] = events(sink, "stale")
+    [stale] = sink.events("stale")
     assert book.stale
     assert stale.subject == "BTCUSD"
 
@@ -300,10 +292,10 @@ def test_v3_depth_updates_chain_by_update_ids() -> None:
     feed.on_message(v3_frame(101, 105, [["65000.5", "0"], ["64999", "3"]], []), 2)
     assert book.top(3) == ([(6499900000000, 300000000)], [(6500100000000, 200000000)])
     feed.on_message(v3_frame(103, 105, [["64999", "9"]], []), 3)  # already applied
-    assert kinds(sink) == ["duplicate"]
+    assert sink.event_kinds() == ["duplicate"]
     assert book.bids.sizes[6499900000000] == 300000000
     feed.on_message(v3_frame(108, 110, [], [["65002", "1"]]), 4)  # 106..107 lost
-    [gap] = events(sink, "gap")
+    [gap] = sink.events("gap")
     assert (gap.expected, gap.got) == (106, 108)
     assert not book.valid
     assert feed.reconnect_reason
@@ -331,10 +323,10 @@ def test_malformed_v1_frame_is_recorded_and_resynced() -> None:
     feed = v1_feed(sink)
     feed.on_message(V1_INITIAL, 1)
     feed.on_message('{"type":"update","socket_sequence":1,"events":[{"type":"change"}]}', 2)
-    assert kinds(sink)[:2] == ["malformed", "resync"]
+    assert sink.event_kinds()[:2] == ["malformed", "resync"]
     assert not feed.books["BTCUSD"].valid
     feed.on_message("not json", 3)
-    assert events(sink, "malformed")[-1].detail.startswith("not JSON")
+    assert sink.events("malformed")[-1].detail.startswith("not JSON")
 
 
 def test_v2_unreadable_frame_resyncs_but_v1_waits_for_the_sequence() -> None:
@@ -347,12 +339,12 @@ def test_v2_unreadable_frame_resyncs_but_v1_waits_for_the_sequence() -> None:
     )
     assert v2.books["BTCUSD"].valid
     v2.on_message('{"type":"l2_upd', 2)
-    assert kinds(sink) == ["malformed", "resync"]
+    assert sink.event_kinds() == ["malformed", "resync"]
     assert not v2.books["BTCUSD"].valid
     sink = MemorySink()
     v1 = v1_feed(sink)
     v1.on_message(V1_INITIAL, 1)
     v1.on_message('{"type":"upd', 2)  # was socket_sequence 1: the next frame reveals it
-    assert kinds(sink) == ["malformed"]
+    assert sink.event_kinds() == ["malformed"]
     v1.on_message(v1_heartbeat(2), 3)
-    assert kinds(sink) == ["malformed", "gap", "resync"]
+    assert sink.event_kinds() == ["malformed", "gap", "resync"]

@@ -64,10 +64,6 @@ def _rows(sink: MemorySink) -> list[SpotBookRow]:
     return [r for r in sink.rows["spot_book"] if isinstance(r, SpotBookRow)]
 
 
-def _events(sink: MemorySink, kind: str) -> list[EventRow]:
-    return [e for e in sink.rows["events"] if isinstance(e, EventRow) and e.kind == kind]
-
-
 def _v2(sink: MemorySink, depth: int = 10) -> KrakenFeed:
     feed = make_feed("kraken", ENDPOINT, sink, depth=depth)
     assert isinstance(feed, KrakenFeed)
@@ -101,7 +97,7 @@ def test_v2_documented_snapshot_checksum() -> None:
     assert len(rows) == 20
     assert all(isinstance(r, SpotBookRow) and r.checksum_ok and r.is_snapshot for r in rows)
     assert rows[0].exch_ns == 1_696_613_755_440_295_000
-    assert not _events(sink, "checksum")
+    assert not sink.events("checksum")
 
 
 def test_v2_updates_deletes_and_truncation_keep_the_checksum() -> None:
@@ -126,7 +122,7 @@ def test_v2_updates_deletes_and_truncation_keep_the_checksum() -> None:
             for p in sorted(side, key=float, reverse=reverse)[10:]:
                 del side[p]
         feed.on_message(_frame("update", b, a, _model_crc(bids, asks)), 10 + i)
-    assert not _events(sink, "checksum")
+    assert not sink.events("checksum")
     book = feed.books["BTC/USD"]
     assert book.valid
     assert book.bids.top() == sorted(((spot(p), spot(q)) for p, q in bids.items()), reverse=True)
@@ -145,7 +141,7 @@ def test_v2_corrupted_level_is_caught_then_resubscribed() -> None:
     good = _model_crc(bids, asks)
     # the level arrives corrupted (one digit off) with the venue's true checksum
     feed.on_message(_frame("update", [("45283.5", "0.20000001")], [], good), 2)
-    (ev,) = _events(sink, "checksum")
+    (ev,) = sink.events("checksum")
     assert ev.expected == good
     assert ev.got != good
     assert _rows(sink)[-1].checksum_ok is False
@@ -156,10 +152,10 @@ def test_v2_corrupted_level_is_caught_then_resubscribed() -> None:
     n = len(_rows(sink))
     feed.on_message(_frame("update", [("45283.5", "0.3")], [], 0), 3)  # ignored until snapshot
     assert len(_rows(sink)) == n
-    assert len(_events(sink, "checksum")) == 1
+    assert len(sink.events("checksum")) == 1
     feed.on_message(_frame("snapshot", DOC_BIDS, DOC_ASKS, DOC_CHECKSUM), 4)
     assert book.valid
-    assert [e.detail for e in _events(sink, "resync")] == [
+    assert [e.detail for e in sink.events("resync")] == [
         "requested: checksum mismatch",
         "snapshot applied",
     ]
@@ -176,7 +172,7 @@ def test_v2_numbers_laid_out_unexpectedly_still_parse_exactly() -> None:
     assert swapped != text
     feed.on_message(swapped, 1)
     assert feed.books["BTC/USD"].valid
-    assert not _events(sink, "checksum")
+    assert not sink.events("checksum")
 
 
 def test_v2_malformed_book_frames_resubscribe() -> None:
@@ -190,7 +186,7 @@ def test_v2_malformed_book_frames_resubscribe() -> None:
         feed.on_message(_frame("snapshot", DOC_BIDS, DOC_ASKS, DOC_CHECKSUM), 1)
         feed.take_outgoing()
         feed.on_message(bad, 2)
-        assert len(_events(sink, "malformed")) == 1
+        assert len(sink.events("malformed")) == 1
         assert not feed.books["BTC/USD"].valid
         assert [orjson.loads(t)["method"] for t in feed.take_outgoing()] == [
             "unsubscribe",
@@ -231,7 +227,7 @@ def test_v1_capture_verifies_every_checksum() -> None:
     assert len(verified) == 289
     assert all(r.checksum_ok is None for r in rows if r.is_snapshot)
     assert not any(r.checksum_ok is False for r in rows)
-    assert not _events(sink, "checksum")
+    assert not sink.events("checksum")
     book = feed.books["XBT/CHF"]
     assert book.valid
     assert (book.best_bid, book.best_ask) == (spot("56060.30000"), spot("56194.20000"))
@@ -252,7 +248,7 @@ def test_v1_corrupted_level_is_caught() -> None:
     first = next(i for i, (_, t) in enumerate(frames) if '"c":"' in t)
     for recv_ns, text in frames[: first + 1]:
         feed.on_message(text, recv_ns)
-    (ev,) = _events(sink, "checksum")
+    (ev,) = sink.events("checksum")
     assert ev.expected == 2628179034
     assert not feed.books["XBT/CHF"].valid
     assert feed.reconnect_reason == "resync XBT/CHF: checksum mismatch"
@@ -307,7 +303,7 @@ def test_v2_random_updates_never_break_the_checksum(
             for p in sorted(side, key=float, reverse=reverse)[depth:]:
                 del side[p]
         feed.on_message(_frame("update", b, a, _model_crc(bids, asks)), 10 + i)
-    assert not _events(sink, "checksum")
+    assert not sink.events("checksum")
     book = feed.books["BTC/USD"]
     assert book.bids.top() == sorted(((spot(p), spot(q)) for p, q in bids.items()), reverse=True)
     assert book.asks.top() == sorted((spot(p), spot(q)) for p, q in asks.items())
@@ -328,4 +324,4 @@ def test_snapshots_that_keep_failing_escalate_to_a_reconnect() -> None:
     feed.on_message(_frame("snapshot", DOC_BIDS, DOC_ASKS, bad), 3)
     assert feed.take_outgoing() == []  # no third resubscribe: a new connection instead
     assert feed.reconnect_reason == "BTC/USD: 3 resyncs within 60 s; reconnecting"
-    assert len(_events(sink, "checksum")) == 3
+    assert len(sink.events("checksum")) == 3

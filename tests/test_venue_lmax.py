@@ -13,10 +13,6 @@ from arbkit.venues.spot import make_feed
 ENDPOINT = Endpoint("ws://127.0.0.1:1/v1/web-socket", "http://127.0.0.1:1/v1")
 
 
-def kinds(sink: MemorySink) -> list[str]:
-    return [e.kind for e in sink.rows["events"] if isinstance(e, EventRow)]
-
-
 def book(bids: list[tuple[str, str]], asks: list[tuple[str, str]], ts: str) -> str:
     return orjson.dumps(
         {
@@ -61,7 +57,7 @@ def test_every_order_book_frame_replaces_the_book() -> None:
     rows = [r for r in sink.rows["spot_book"] if isinstance(r, SpotBookRow)]
     assert all(r.is_snapshot for r in rows)
     assert rows[-1].exch_ns == 1777035860_500_000_000
-    assert kinds(sink) == ["subscribed"]
+    assert sink.event_kinds() == ["subscribed"]
 
 
 def test_error_frame_recorded() -> None:
@@ -80,5 +76,5 @@ def test_crossed_frame_flagged() -> None:
     feed = make_feed("lmax", ENDPOINT, sink)
     feed.on_open(1, 0)
     feed.on_message(book([("65010", "1")], [("65000", "1")], "2026-04-24T13:04:19Z"), 1)
-    assert kinds(sink) == ["crossed"]
+    assert sink.event_kinds() == ["crossed"]
     assert not feed.books["btc-usd"].view().valid

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Protocol
 
-from arbkit.core.events import RawFrame, Row
+from arbkit.core.events import EventRow, RawFrame, Row
 
 
 class Sink(Protocol):
@@ -40,6 +40,18 @@ class MemorySink:
 
     def count(self, stream: str, counter: str, n: int = 1) -> None:
         self.counters[stream][counter] += n
+
+    def events(self, kind: str | None = None) -> list[EventRow]:
+        """The `EventRow`s written so far, in order; only those of ``kind`` if given."""
+        return [
+            e
+            for e in self.rows["events"]
+            if isinstance(e, EventRow) and (kind is None or e.kind == kind)
+        ]
+
+    def event_kinds(self) -> list[str]:
+        """The kind of every `EventRow` written so far, in order."""
+        return [e.kind for e in self.events()]
 
 
 class NullSink:
