@@ -39,6 +39,21 @@ def flat(price: float) -> IndexTape:
 # --- schedule and tickers ---------------------------------------------------------------------
 
 
+def quiet_exchange(tape: IndexTape, seed: int) -> Exchange:
+    """An exchange with no lag, noise, quote updates or trades: only the schedule moves."""
+    return Exchange(
+        tape,
+        seed=seed,
+        legacy_grid=False,
+        lag_s=0,
+        noise=0,
+        update_hz=0,
+        trade_hz=0,
+        annual_vol=0.5,
+        ladder=1,
+    )
+
+
 def test_event_codes_match_live_examples_in_both_dst_states() -> None:
     # KXBTC15M-26JUL232045-45 closes 00:45Z on Jul 24 2026 = 8:45 PM EDT Jul 23 (§6).
     assert event_code(ns("2026-07-24T00:45:00"), minute=True) == "26JUL232045"
@@ -95,17 +110,7 @@ def test_settlement_uses_the_60_second_average_before_close_and_open() -> None:
     expect_e2 = sum(6_000_000 + s % 100 for s in secs)
     assert tape.average_e2(close) == (2 * expect_e2 + 60) // 120
 
-    ex = Exchange(
-        tape,
-        seed=3,
-        legacy_grid=False,
-        lag_s=0,
-        noise=0,
-        update_hz=0,
-        trade_hz=0,
-        annual_vol=0.5,
-        ladder=1,
-    )
+    ex = quiet_exchange(tape, seed=3)
     ex.step(close - 16 * 60 * NS)
     t15 = "KXBTC15M-26JUL232045-45"
     ex.step(close - 15 * 60 * NS + NS)
@@ -358,17 +363,7 @@ def test_ticker_trade_index_payloads_per_era() -> None:
         136,
     )
 
-    ex = Exchange(
-        IndexTape(lambda _t: 68_000.12),
-        seed=1,
-        legacy_grid=False,
-        lag_s=0,
-        noise=0,
-        update_hz=0,
-        trade_hz=0,
-        annual_vol=0.5,
-        ladder=1,
-    )
+    ex = quiet_exchange(IndexTape(lambda _t: 68_000.12), seed=1)
     events = ex.step(ns("2026-07-24T00:44:30"))
     idx = next(e for e in events if isinstance(e, IndexEvent))
     msg = orjson.loads(Wire.index(idx))

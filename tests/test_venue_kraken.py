@@ -60,6 +60,25 @@ def _model_crc(bids: dict[str, str], asks: dict[str, str]) -> int:
     return zlib.crc32((part(asks, False) + part(bids, True)).encode())
 
 
+def _model_update(
+    bids: dict[str, str],
+    asks: dict[str, str],
+    b: list[tuple[str, str]],
+    a: list[tuple[str, str]],
+    depth: int,
+) -> None:
+    """Apply an update to the text-keyed model book (size 0 deletes), truncated to ``depth``."""
+    for side, changes in ((bids, b), (asks, a)):
+        for p, q in changes:
+            if spot(q):
+                side[p] = q
+            else:
+                side.pop(p, None)
+    for side, reverse in ((bids, True), (asks, False)):
+        for p in sorted(side, key=float, reverse=reverse)[depth:]:
+            del side[p]
+
+
 def _rows(sink: MemorySink) -> list[SpotBookRow]:
     return [r for r in sink.rows["spot_book"] if isinstance(r, SpotBookRow)]
 
@@ -112,15 +131,7 @@ def test_v2_updates_deletes_and_truncation_keep_the_checksum() -> None:
         ([], [("45299.9", "1.00000000")]),  # beyond depth 10 on the asks: truncated away
     ]
     for i, (b, a) in enumerate(steps):
-        for side, changes in ((bids, b), (asks, a)):
-            for p, q in changes:
-                if spot(q):
-                    side[p] = q
-                else:
-                    side.pop(p, None)
-        for side, reverse in ((bids, True), (asks, False)):
-            for p in sorted(side, key=float, reverse=reverse)[10:]:
-                del side[p]
+        _model_update(bids, asks, b, a, 10)
         feed.on_message(_frame("update", b, a, _model_crc(bids, asks)), 10 + i)
     assert not sink.events("checksum")
     book = feed.books["BTC/USD"]
@@ -293,15 +304,7 @@ def test_v2_random_updates_never_break_the_checksum(
     for i, (b, a) in enumerate(frames):
         b = [(p, q) for p, q in b if float(p) < 45284.5]  # keep the book uncrossed
         a = [(p, q) for p, q in a if float(p) > 45284.5]
-        for side, changes in ((bids, b), (asks, a)):
-            for p, q in changes:
-                if spot(q):
-                    side[p] = q
-                else:
-                    side.pop(p, None)
-        for side, reverse in ((bids, True), (asks, False)):
-            for p in sorted(side, key=float, reverse=reverse)[depth:]:
-                del side[p]
+        _model_update(bids, asks, b, a, depth)
         feed.on_message(_frame("update", b, a, _model_crc(bids, asks)), 10 + i)
     assert not sink.events("checksum")
     book = feed.books["BTC/USD"]
