@@ -23,8 +23,8 @@ from arbkit.venues.kalshi.markets import Market
 from arbkit.venues.kalshi.rest import KalshiRest, RestResponse, book_from_response
 
 FIXTURE = (
-    Path(__file__).resolve().parents[2]
-    / "shared/fixtures/real/kalshi/cockpit_rest_market_and_orderbook_2026-08-09.json"
+    Path(__file__).resolve().parents[1]
+    / "tests/data/real/kalshi/cockpit_rest_market_and_orderbook_2026-08-09.json"
 )
 
 

@@ -1,4 +1,4 @@
-"""Locating the shared real-frame fixtures (``../shared/fixtures/real`` beside the repo)."""
+"""Locating the real captured frames in ``tests/data/real`` (sources and formats: its README)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+REAL = Path(__file__).resolve().parent / "data" / "real"
 
 
 def real_fixture(*parts: str) -> Path:
-    """Path of a file under ``shared/fixtures/real``; fails loudly if the fixtures are missing."""
+    """Path of a file under ``tests/data/real``; fails loudly if it is missing."""
     path = REAL.joinpath(*parts)
     if not path.exists():
-        msg = f"real fixture {path} not found: shared/ must sit beside the repository"
+        msg = f"real fixture {path} not found (see tests/data/real/README.md)"
         raise FileNotFoundError(msg)
     return path
 

@@ -1,7 +1,7 @@
 """The Kalshi side of the embedded world: REST v2 and WebSocket v2 servers on loopback.
 
 Protocol per reference/kalshi-api.md (§2 auth, §3 WS, §4 REST; dated eras in `wire`) and the
-real captures in shared/fixtures/real/kalshi (``ok`` replies to ``update_subscription`` carry
+real captures in tests/data/real/kalshi (``ok`` replies to ``update_subscription`` carry
 ``sid``/``seq`` and consume a seq number; one ``subscribed`` per channel; frames end in ``\\n``).
 State lives in the sans-I/O `Exchange`; this module only routes its events to subscribers,
 answers commands and requests, and breaks things on purpose (`Faults` and test hooks).
