@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +17,15 @@ import pytest
 
 from arbkit.core.errors import StorageError
 from arbkit.core.events import EventRow, KalshiBookRow, RawFrame
-from arbkit.core.storage import MANIFEST, SessionWriter, compact_table, live_parts, open_session
+from arbkit.core.storage import (
+    MANIFEST,
+    SessionStatus,
+    SessionWriter,
+    UnclosedSessionWarning,
+    compact_table,
+    live_parts,
+    open_session,
+)
 
 
 def book_row(i: int) -> KalshiBookRow:
@@ -85,7 +94,8 @@ def test_crash_between_compaction_and_cleanup_keeps_rows_once(tmp_path: Path) ->
     for name, data in before.items():  # as if killed before deleting the covered parts
         (table_dir / name).write_bytes(data)
     (table_dir / "part-000009.parquet.tmp").write_bytes(b"half a file")
-    seqs = open_session(tmp_path / "s").frame("kalshi_book").collect()["seq"].to_list()
+    with pytest.warns(UnclosedSessionWarning, match="was not closed"):
+        seqs = open_session(tmp_path / "s").frame("kalshi_book").collect()["seq"].to_list()
     assert seqs == list(range(35))
     w2 = SessionWriter.open(tmp_path / "s")
     assert sorted(p.name for p in table_dir.iterdir()) == ["part-000001-000004.parquet"]
@@ -132,7 +142,8 @@ def test_sigkill_loses_at_most_the_last_second(tmp_path: Path) -> None:
     assert files, "the child wrote no part at all"
     for f in files:
         pq.read_table(f)  # every part left behind opens
-    seqs = open_session(session).frame("kalshi_book").collect()
+    with pytest.warns(UnclosedSessionWarning, match="data written up to then is readable"):
+        seqs = open_session(session).frame("kalshi_book").collect()
     got = seqs["seq"].to_list()
     assert got == list(range(len(got))), "rows are missing or out of order"
     assert len(got) >= 20_000
@@ -154,7 +165,22 @@ def test_output_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StorageError, match="not-a-dir") as info:
         SessionWriter.create(blocker / "recordings")
-    assert "--out" in str(info.value)
+    assert str(info.value) == f"{blocker} is a file, not a directory: choose another --out"
+
+
+def test_output_that_is_a_file_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "recording.parquet"
+    out.write_text("x")
+    with pytest.raises(StorageError) as info:
+        SessionWriter.create(out)
+    assert str(info.value) == f"{out} is a file, not a directory: choose another --out"
+    assert out.read_text() == "x"
+
+
+def test_an_existing_session_is_still_refused(tmp_path: Path) -> None:
+    SessionWriter.create(tmp_path, "s").close()
+    with pytest.raises(StorageError, match="a session already exists"):
+        SessionWriter.create(tmp_path, "s")
 
 
 _FULL_DISK_CHILD = textwrap.dedent(
@@ -225,3 +251,89 @@ def test_unknown_table_and_broken_manifest_are_clear_errors(tmp_path: Path) -> N
     (tmp_path / "s" / MANIFEST).write_text("{not json")
     with pytest.raises(StorageError, match="cannot read"):
         open_session(tmp_path / "s")
+
+
+def test_a_clean_close_is_status_closed_and_opens_quietly(tmp_path: Path) -> None:
+    w = SessionWriter.create(tmp_path, "s")
+    assert (w.manifest["status"], w.manifest["closed"]) == ("recording", False)
+    w.close()
+    s = open_session(tmp_path / "s")  # warnings are errors here: a clean session must not warn
+    assert (s.manifest["status"], s.manifest["error"], s.manifest["closed"]) == (
+        "closed",
+        None,
+        True,
+    )
+    assert (s.summary["status"], s.summary["error"]) == ("closed", None)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "says"),
+    [
+        (SessionStatus.FAILED, "Kalshi WS: 401 for the whole run", "failed: Kalshi WS: 401"),
+        (SessionStatus.INTERRUPTED, None, "was interrupted"),
+    ],
+)
+def test_a_failed_or_interrupted_session_warns_and_says_so(
+    tmp_path: Path, status: SessionStatus, error: str | None, says: str
+) -> None:
+    w = SessionWriter.create(tmp_path, "s", max_rows=1)
+    w.write(book_row(0))
+    w.write(book_row(1))
+    w.close(status=status, error=error)
+    with pytest.warns(UnclosedSessionWarning, match=says) as caught:
+        s = open_session(tmp_path / "s")
+    assert "data written up to then is readable" in str(caught[0].message)
+    assert issubclass(caught[0].category, UserWarning)
+    assert s.manifest["closed"] is False
+    assert (s.summary["status"], s.summary["error"]) == (status.value, error)
+    assert s.frame("kalshi_book").collect().height == 2  # the data is kept, and compacted
+    assert [p.name for p in s.files("kalshi_book")] == ["part-000001-000002.parquet"]
+
+
+def test_a_crashed_session_of_an_older_version_warns(tmp_path: Path) -> None:
+    w = SessionWriter.create(tmp_path, "s")
+    w.write(book_row(0))
+    w.flush()  # then the process dies: no close
+    manifest = json.loads((tmp_path / "s" / MANIFEST).read_text())
+    del manifest["status"], manifest["error"]  # as an older arbkit wrote it
+    (tmp_path / "s" / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.warns(UnclosedSessionWarning, match="was not closed"):
+        s = open_session(tmp_path / "s")
+    assert s.summary["status"] == "recording"
+    manifest["closed"] = True  # an older clean close opens quietly
+    (tmp_path / "s" / MANIFEST).write_text(json.dumps(manifest))
+    assert open_session(tmp_path / "s").summary["status"] == "closed"
+
+
+def test_the_writer_block_records_how_it_ended(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), SessionWriter.create(tmp_path, "boom"):
+        raise RuntimeError("the venue went away")
+    with pytest.raises(KeyboardInterrupt), SessionWriter.create(tmp_path, "ctrl-c"):
+        raise KeyboardInterrupt
+    boom = json.loads((tmp_path / "boom" / MANIFEST).read_text())
+    assert (boom["status"], boom["error"]) == ("failed", "RuntimeError: the venue went away")
+    assert json.loads((tmp_path / "ctrl-c" / MANIFEST).read_text())["status"] == "interrupted"
+
+
+def test_reopening_a_failed_session_records_again(tmp_path: Path) -> None:
+    SessionWriter.create(tmp_path, "s").close(status=SessionStatus.FAILED, error="x")
+    w = SessionWriter.open(tmp_path / "s")
+    assert (w.manifest["status"], w.manifest["error"]) == ("recording", None)
+    w.close()
+    assert open_session(tmp_path / "s").summary["status"] == "closed"
+
+
+def test_unknown_raw_stream_is_a_clear_error_listing_the_streams(tmp_path: Path) -> None:
+    with SessionWriter.create(tmp_path, "s") as w:
+        w.write_raw("kalshi_ws", RawFrame(1, 1, 1, "frame", "{}"))
+        w.write_raw("coinbase", RawFrame(1, 1, 1, "frame", "{}"))
+    s = open_session(tmp_path / "s")
+    with pytest.raises(StorageError) as info:
+        s.raw("kalshi_wss")
+    assert (
+        str(info.value)
+        == "no raw stream 'kalshi_wss' in this session; it has ['coinbase', 'kalshi_ws']"
+    )
+    with pytest.raises(StorageError, match="no raw stream 'nope'"):
+        s.frame("raw/nope")
+    assert s.raw("kalshi_ws").collect().height == 1

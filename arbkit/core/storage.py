@@ -14,10 +14,16 @@ into one file named for the parts it covers (``part-000001-000057.parquet``); th
 parts are deleted afterwards, and a crash in between only leaves parts that readers and the
 next writer know to ignore and remove. Reopening a session after a crash removes leftover
 temporary files, keeps every complete part and carries on numbering.
+
+The manifest's ``status`` (`SessionStatus`) says how the session ended: ``recording`` while a
+writer has it open (or if that writer died), ``closed``, ``failed`` (with ``error``) or
+``interrupted``. ``closed`` is true only for a clean close. Opening a session that did not close
+cleanly warns (`UnclosedSessionWarning`): its data up to the end is readable all the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import operator
@@ -25,10 +31,12 @@ import os
 import re
 import secrets
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +59,42 @@ _COMPACT_COMPRESSION = "zstd"
 """Compacted files favour size (written once, when a session closes)."""
 _CHECK_EVERY = 64
 """Writes between two looks at the clock (keeps the per-row cost low; `tick` covers idle)."""
+
+
+class SessionStatus(StrEnum):
+    """How a session ended (manifest ``status``); ``recording`` until its writer closes it."""
+
+    RECORDING = "recording"
+    CLOSED = "closed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class UnclosedSessionWarning(UserWarning):
+    """Opened a session that was not closed cleanly (crashed, failed, interrupted or live)."""
+
+
+def session_status(manifest: Mapping[str, Any]) -> SessionStatus:
+    """The status of a manifest; one written before ``status`` existed counts by ``closed``."""
+    status = manifest.get("status")
+    if status is None:
+        return SessionStatus.CLOSED if manifest.get("closed") else SessionStatus.RECORDING
+    try:
+        return SessionStatus(status)
+    except ValueError:
+        msg = (
+            f"unknown session status {status!r}; expected one of {[s.value for s in SessionStatus]}"
+        )
+        raise StorageError(msg) from None
+
+
+def _unclosed_message(path: Path, status: SessionStatus, error: str | None) -> str:
+    what = {
+        SessionStatus.RECORDING: "was not closed (its recorder crashed, or is still writing)",
+        SessionStatus.FAILED: f"failed: {error or 'no error recorded'}",
+        SessionStatus.INTERRUPTED: "was interrupted (Ctrl+C or a signal)",
+    }[status]
+    return f"session {path} {what}; the data written up to then is readable"
 
 
 def _storage_error(action: str, path: Path, exc: OSError) -> StorageError:
@@ -233,6 +277,10 @@ class SessionWriter:
         """Start a new session in ``out_dir/<session_id>`` (the directory must not exist)."""
         out = Path(out_dir)
         path = out / (session_id or new_session_id())
+        blocker = _file_in_the_way(out)
+        if blocker is not None:
+            msg = f"{blocker} is a file, not a directory: choose another --out"
+            raise StorageError(msg)
         try:
             out.mkdir(parents=True, exist_ok=True)
             path.mkdir()
@@ -257,7 +305,7 @@ class SessionWriter:
         if manifest_path.is_file():
             self.manifest = _read_manifest(manifest_path)
             self.manifest["resumed"] = self.manifest.get("resumed", 0) + 1
-            self.manifest["closed"] = False
+            self.manifest.update(closed=False, status=SessionStatus.RECORDING.value, error=None)
             for stream, counts in self.manifest.get("counters", {}).items():
                 self._counters[stream].update(counts)
             self._recover()
@@ -268,6 +316,8 @@ class SessionWriter:
                 "start_ns": now_ns(),
                 "end_ns": None,
                 "closed": False,
+                "status": SessionStatus.RECORDING.value,
+                "error": None,
             }
         self.manifest.update(meta)
         self._write_manifest()
@@ -382,24 +432,51 @@ class SessionWriter:
         """Add or replace manifest entries (written with the next flush)."""
         self.manifest.update(meta)
 
-    def close(self, *, compact: bool = True) -> None:
-        """Flush everything, compact each table's parts, and mark the session closed."""
+    def close(
+        self,
+        *,
+        compact: bool = True,
+        status: SessionStatus = SessionStatus.CLOSED,
+        error: str | None = None,
+    ) -> None:
+        """Flush everything, compact each table's parts, and record how the session ended
+        (``closed`` is true only for `SessionStatus.CLOSED`; ``error`` says why it failed)."""
         if self._closed:
             return
+        status = SessionStatus(status)
         self.flush()
         if compact:
             for _, table_dir in self._table_dirs():
                 compact_table(table_dir)
         self._closed = True
         self.manifest["end_ns"] = now_ns()
-        self.manifest["closed"] = True
+        self.manifest.update(
+            closed=status is SessionStatus.CLOSED, status=status.value, error=error
+        )
         self._write_manifest()
 
     def __enter__(self) -> SessionWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        """Closed on leaving the block: interrupted on Ctrl+C or cancellation, failed (with the
+        error) on any other exception."""
+        if exc is None:
+            self.close()
+        elif isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
+            self.close(status=SessionStatus.INTERRUPTED)
+        else:
+            self.close(status=SessionStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+
+
+def _file_in_the_way(out: Path) -> Path | None:
+    """``out`` or the first of its parents that exists, if that is not a directory."""
+    for p in (out, *out.parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
 
 
 def compact_table(table_dir: Path) -> Part | None:
@@ -456,7 +533,13 @@ class Session:
         except KeyError:
             msg = f"no table {table!r} in arbkit recordings; this session has {self.tables}"
             raise StorageError(msg) from None
-        return [p.path for p in live_parts(self.path / table)[0]]
+        table_dir = self.path / table
+        if table.startswith(RAW_PREFIX) and not table_dir.is_dir():
+            streams = [t.removeprefix(RAW_PREFIX) for t in self.tables if t.startswith(RAW_PREFIX)]
+            stream = table.removeprefix(RAW_PREFIX)
+            msg = f"no raw stream {stream!r} in this session; it has {streams}"
+            raise StorageError(msg)
+        return [p.path for p in live_parts(table_dir)[0]]
 
     def frame(self, table: str) -> pl.LazyFrame:
         """A table as a polars LazyFrame (empty, with its schema, if nothing was written)."""
@@ -471,12 +554,19 @@ class Session:
         return self.frame(RAW_PREFIX + stream)
 
     @property
+    def status(self) -> SessionStatus:
+        """How the session ended (`SessionStatus.RECORDING` if it never closed)."""
+        return session_status(self.manifest)
+
+    @property
     def summary(self) -> dict[str, Any]:
-        """Start, end, duration, rows per table and counters per stream."""
+        """Status (and error), start, end, duration, rows per table and counters per stream."""
         m = self.manifest
         start, end = m.get("start_ns"), m.get("end_ns")
         return {
             "session_id": self.id,
+            "status": self.status.value,
+            "error": m.get("error"),
             "closed": m.get("closed", False),
             "start": _iso(start),
             "end": _iso(end),
@@ -496,5 +586,11 @@ def _iso(t_ns: int | None) -> str | None:
 
 
 def open_session(path: Path | str) -> Session:
-    """Open a recorded session for reading."""
-    return Session(path)
+    """Open a recorded session for reading; warns (`UnclosedSessionWarning`) if it did not
+    close cleanly, since its data may end early (it stays readable up to where it stops)."""
+    session = Session(path)
+    status = session.status
+    if status is not SessionStatus.CLOSED:
+        message = _unclosed_message(session.path, status, session.manifest.get("error"))
+        warnings.warn(message, UnclosedSessionWarning, stacklevel=2)
+    return session
