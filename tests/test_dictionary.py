@@ -29,7 +29,7 @@ DICTIONARY = ROOT / "docs" / "data-dictionary.md"
 
 
 def _description(row_type: type[Row], column: str) -> str:
-    metadata = schema(row_type).field(column).metadata or {}
+    metadata: dict[bytes, bytes] = schema(row_type).field(column).metadata or {}
     return metadata.get(b"description", b"").decode()
 
 
