@@ -33,7 +33,7 @@ def book_row(i: int) -> KalshiBookRow:
 
 
 def test_rows_round_trip_in_order_with_exact_values(tmp_path: Path) -> None:
-    with SessionWriter.create(tmp_path, "s", max_rows=1000) as w:
+    with SessionWriter.create(tmp_path, "s", max_rows=1000, flush_interval=3600) as w:
         for i in range(2500):
             w.write(book_row(i))
         w.write_raw("kalshi_ws", RawFrame(1, 1, 1, "frame", '{"type":"ok"}\n'))
@@ -310,9 +310,12 @@ def test_the_writer_block_records_how_it_ended(tmp_path: Path) -> None:
         raise RuntimeError("the venue went away")
     with pytest.raises(KeyboardInterrupt), SessionWriter.create(tmp_path, "ctrl-c"):
         raise KeyboardInterrupt
+    with pytest.raises(SystemExit), SessionWriter.create(tmp_path, "sigterm"):
+        raise SystemExit(143)  # what a SIGTERM handler raises
     boom = json.loads((tmp_path / "boom" / MANIFEST).read_text())
     assert (boom["status"], boom["error"]) == ("failed", "RuntimeError: the venue went away")
-    assert json.loads((tmp_path / "ctrl-c" / MANIFEST).read_text())["status"] == "interrupted"
+    for name in ("ctrl-c", "sigterm"):
+        assert json.loads((tmp_path / name / MANIFEST).read_text())["status"] == "interrupted"
 
 
 def test_reopening_a_failed_session_records_again(tmp_path: Path) -> None:

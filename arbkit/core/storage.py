@@ -461,11 +461,11 @@ class SessionWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, _: object
     ) -> None:
-        """Closed on leaving the block: interrupted on Ctrl+C or cancellation, failed (with the
-        error) on any other exception."""
+        """Closed on leaving the block: interrupted on Ctrl+C, a signal's exit or cancellation,
+        failed (with the error) on any other exception."""
         if exc is None:
             self.close()
-        elif isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
+        elif isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
             self.close(status=SessionStatus.INTERRUPTED)
         else:
             self.close(status=SessionStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
