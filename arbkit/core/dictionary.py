@@ -12,7 +12,7 @@ import inspect
 
 import pyarrow as pa
 
-from arbkit.core.events import EVENT_KINDS, RAW_PREFIX, ROW_TYPES, RawFrame, Row, schema
+from arbkit.core.events import RAW_PREFIX, ROW_TYPES, RawFrame, Row, schema
 
 _INTRO = """\
 # Data dictionary
@@ -77,10 +77,7 @@ def markdown() -> str:
     """The whole data dictionary: units, layout, every table and the raw stream layout."""
     lines = [_INTRO]
     for row_type in ROW_TYPES:
-        extra = ""
-        if row_type.TABLE == "events":
-            extra = "Event kinds: " + ", ".join(f"`{k}`" for k in sorted(EVENT_KINDS)) + "."
-        lines += _section(f"Table `{row_type.TABLE}`", row_type, extra)
+        lines += _section(f"Table `{row_type.TABLE}`", row_type)
     raw = (
         f"Stored per stream under `{RAW_PREFIX}<stream>/`, in the order written: every frame "
         "exactly as received, the source of truth the normalised tables are parsed from."

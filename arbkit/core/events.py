@@ -59,7 +59,13 @@ class RawFrame(Row, frozen=True, gc=False):
     ``raw/<stream>/`` rather than in one table.
     """
 
-    recv_ns: RecvNs
+    recv_ns: Annotated[
+        int,
+        Meta(
+            description="UTC ns, our wall clock when the frame came off the socket (before "
+            "parsing); for kind send, when it was sent"
+        ),
+    ]
     conn_id: ConnId
     frame_no: Annotated[
         int,
@@ -402,32 +408,6 @@ class SignalRow(Row, frozen=True, gc=False):
     decision: Annotated[str, Meta(description="what the strategy decided, or why not")]
 
 
-class EventRow(Row, frozen=True, gc=False):
-    """Something that happened to a stream: connect, disconnect, gap, resync, checksum, ...
-
-    ``kind`` is one of `EVENT_KINDS`; ``subject`` names the market/venue/symbol concerned
-    (empty for the whole stream); ``expected``/``got`` carry sequence numbers for gaps.
-    """
-
-    TABLE: ClassVar[str] = "events"
-    recv_ns: Annotated[int, Meta(description="UTC ns, our clock when it happened")]
-    stream: Annotated[str, Meta(description="the raw stream concerned (kalshi_ws, coinbase, ...)")]
-    conn_id: ConnId
-    kind: Annotated[
-        str,
-        Meta(
-            description="connect | disconnect | reconnect | subscribed | gap | duplicate | "
-            "resync | checksum | crossed | stale | malformed | error | rate_limit | auth | dropped"
-        ),
-    ]
-    subject: Annotated[
-        str, Meta(description='market, venue or symbol concerned; "" for the whole stream')
-    ]
-    detail: Annotated[str, Meta(description="what happened, in words")]
-    expected: Annotated[int | None, Meta(description="for a gap: the sequence number that was due")]
-    got: Annotated[int | None, Meta(description="for a gap: the sequence number that came")]
-
-
 EVENT_KINDS = frozenset(
     {
         "connect",
@@ -447,6 +427,29 @@ EVENT_KINDS = frozenset(
         "dropped",
     }
 )
+
+EventKind = Annotated[str, Meta(description="what happened: " + " | ".join(sorted(EVENT_KINDS)))]
+
+
+class EventRow(Row, frozen=True, gc=False):
+    """Something that happened to a stream: connect, disconnect, gap, resync, checksum, ...
+
+    ``kind`` is one of `EVENT_KINDS`; ``subject`` names the market/venue/symbol concerned
+    (empty for the whole stream); ``expected``/``got`` carry sequence numbers for gaps.
+    """
+
+    TABLE: ClassVar[str] = "events"
+    recv_ns: Annotated[int, Meta(description="UTC ns, our clock when it happened")]
+    stream: Annotated[str, Meta(description="the raw stream concerned (kalshi_ws, coinbase, ...)")]
+    conn_id: ConnId
+    kind: EventKind
+    subject: Annotated[
+        str, Meta(description='market, venue or symbol concerned; "" for the whole stream')
+    ]
+    detail: Annotated[str, Meta(description="what happened, in words")]
+    expected: Annotated[int | None, Meta(description="for a gap: the sequence number that was due")]
+    got: Annotated[int | None, Meta(description="for a gap: the sequence number that came")]
+
 
 ROW_TYPES: tuple[type[Row], ...] = (
     KalshiBookRow,
