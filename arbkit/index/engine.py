@@ -59,7 +59,7 @@ class IndexEngine:
         proxy_venues: Sequence[str] | None = None,
         official_max_age_ns: int = DEFAULT_MAX_AGE_NS,
     ) -> None:
-        step = int(params.interval_s * 1e9) if interval_ns is None else interval_ns
+        step = int(params.interval_s * 10**9) if interval_ns is None else interval_ns
         self.params = params
         self.proxy_venues = None if proxy_venues is None else frozenset(proxy_venues)
         self.calculator = RtiCalculator(params)
