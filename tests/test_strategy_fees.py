@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
@@ -26,9 +27,9 @@ from tests.fixtures import real_fixture
 CENT, SUB = Rounding.CENT, Rounding.CENTICENT
 
 
-def series_bodies() -> dict[str, dict[str, object]]:
+def series_bodies() -> dict[str, dict[str, Any]]:
     path = real_fixture("kalshi", "cockpit_rest_series_2026-08-20.json")
-    payloads: dict[str, dict[str, object]] = json.loads(path.read_text())["payloads"]
+    payloads: dict[str, dict[str, Any]] = json.loads(path.read_text())["payloads"]
     return payloads
 
 

@@ -111,19 +111,19 @@ def prob_yes(
     Kalshi publishes it).
     """
     offsets = unobserved_offsets(now_ns, close_ns, window_s=window_s)
-    args = {
-        "value": value_e8 / E8,
-        "var_per_s": var_per_s,
-        "offsets": offsets,
-        "observed_sum": observed_sum_e8 / E8,
-        "observed_count": observed_count,
-    }
 
     def above(strike_e8: int | None, what: str) -> float:
         if strike_e8 is None:
             msg = f"a {strike_type} market needs its {what} strike"
             raise ValueError(msg)
-        return prob_above(strike_e8 / E8, **args)  # type: ignore[arg-type]
+        return prob_above(
+            strike_e8 / E8,
+            value=value_e8 / E8,
+            var_per_s=var_per_s,
+            offsets=offsets,
+            observed_sum=observed_sum_e8 / E8,
+            observed_count=observed_count,
+        )
 
     if strike_type in (StrikeType.GREATER, StrikeType.GREATER_OR_EQUAL):
         return above(floor_e8, "floor")
