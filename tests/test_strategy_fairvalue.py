@@ -19,6 +19,7 @@ from arbkit.strategy.fairvalue import (
     SECOND_NS,
     EwmaVol,
     StrikeType,
+    log_spread,
     prob_yes,
     unobserved_offsets,
 )
@@ -108,6 +109,20 @@ def test_unobserved_offsets_are_the_window_seconds_ahead() -> None:
     inside = unobserved_offsets(close - 2_500_000_000, close)  # 2.5 s to close
     assert inside == [0.5, 1.5]  # seconds close-2 and close-1 (close itself is not sampled)
     assert unobserved_offsets(close, close) == []
+
+
+@pytest.mark.parametrize("var", [1e-12, 1e-10, 9e-8, 1e-5, 1e-3])
+@pytest.mark.parametrize(("first", "count"), [(0.5, 1), (0.25, 37), (3540.0, 60), (86_400.0, 60)])
+def test_log_spread_series_matches_the_direct_sum(var: float, first: float, count: int) -> None:
+    u = count
+    direct = sum((2 * (u - k) - 1) * math.expm1(var * (first + k)) for k in range(u))
+    assert log_spread(var, first, count) == pytest.approx(math.log1p(direct / u**2), rel=1e-9)
+
+
+def test_log_spread_takes_the_direct_sum_past_the_series_range() -> None:
+    var, first, u = 2e-2, 10.0, 60  # b·u = 1.2: the series would need too many terms
+    direct = sum((2 * (u - k) - 1) * math.expm1(var * (first + k)) for k in range(u))
+    assert log_spread(var, first, u) == pytest.approx(math.log1p(direct / u**2), rel=1e-12)
 
 
 def test_ewma_vol_estimates_the_per_second_variance() -> None:

@@ -12,9 +12,9 @@ with per-second log variance ``var`` (from `EwmaVol`). Seconds of the window at 
 are observed (their sum O over ``m`` seconds is known); the ``u`` seconds after t, at
 ``d_1 < … < d_u`` seconds from now, are not. Their sum U = Σ S(t + d_j) has, exactly,
 
-    E[U] = u·S,   E[U²] = S² Σ_i Σ_j exp(var · min(d_i, d_j)) = S² Σ_k (2(u − k) + 1) exp(var · d_k)
+    E[U] = u·S,   E[U²] = S² Σ_i Σ_j exp(var · min(d_i, d_j)) = S² Σ_k (2(u − k) − 1) exp(var · d_k)
 
-(k = 1..u, ``d`` ascending), so A = (O + U)/n with n = m + u (missing observed seconds are left
+(k = 0..u−1, ``d`` ascending), so A = (O + U)/n with n = m + u (missing observed seconds are left
 out, as the settlement rule does). The approximation: U is taken lognormal with those two
 moments (the Lévy / Turnbull–Wakeman moment match for arithmetic averages of GBM), so
 P(U > x) = Φ((ln(E[U]/x) − v/2)/√v) with v = ln(E[U²]/E[U]²), and x = n·K − O. Its error is
@@ -26,8 +26,8 @@ under the model and are not distinguished.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from enum import StrEnum
+from functools import cache
 
 SECOND_NS = 10**9
 WINDOW_S = 60
@@ -49,20 +49,56 @@ def _phi(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-def unobserved_offsets(now_ns: int, close_ns: int, *, window_s: int = WINDOW_S) -> list[float]:
-    """Seconds from ``now`` to each window second still ahead (``s > now``), ascending."""
+def window_ahead(now_ns: int, close_ns: int, *, window_s: int = WINDOW_S) -> tuple[float, int]:
+    """The window seconds still ahead of ``now`` (``s > now``): seconds to the first, and how
+    many (they are one second apart)."""
     start = close_ns - window_s * SECOND_NS
-    return [(s - now_ns) / SECOND_NS for s in range(start, close_ns, SECOND_NS) if s > now_ns]
+    first = start if now_ns < start else (now_ns // SECOND_NS + 1) * SECOND_NS
+    count = max(0, (close_ns - first + SECOND_NS - 1) // SECOND_NS)
+    return (first - now_ns) / SECOND_NS, count
 
 
-def sum_moments(value: float, var_per_s: float, offsets: Sequence[float]) -> tuple[float, float]:
-    """``E[U]`` and ``E[U²]`` of U = Σ S(t + d) over ``offsets`` d (ascending) under driftless
-    GBM from ``value`` with per-second log variance ``var_per_s``."""
-    u = len(offsets)
-    second = 0.0
-    for k, d in enumerate(offsets):
-        second += (2 * (u - k) - 1) * math.exp(var_per_s * d)
-    return u * value, value * value * second
+def unobserved_offsets(now_ns: int, close_ns: int, *, window_s: int = WINDOW_S) -> list[float]:
+    """Seconds from ``now`` to each window second still ahead, ascending."""
+    first, count = window_ahead(now_ns, close_ns, window_s=window_s)
+    return [first + k for k in range(count)]
+
+
+_TERMS = 16
+
+
+@cache
+def _weight_moments(u: int) -> tuple[float, ...]:
+    """``M_j = Σ_k (2(u − k) − 1)·k^j`` for j = 0.._TERMS, k < u (exact ints, then floats)."""
+    return tuple(float(sum((2 * (u - k) - 1) * k**j for k in range(u))) for j in range(_TERMS + 1))
+
+
+def log_spread(var_per_s: float, first_s: float, count: int) -> float:
+    """``v = ln(E[U²]/E[U]²)`` of U = Σ S(t + first + k), k < count (see the module docstring).
+
+    ``E[U²]/E[U]² − 1 = Σ_k w_k·expm1(var·(first + k))/u²`` with w_k = 2(u − k) − 1 (they sum
+    to u²). Hot path: ``expm1(a + bk) = expm1(a) + e^a·expm1(bk)`` and ``Σ_k w_k·expm1(bk) =
+    Σ_j b^j/j!·M_j`` (`_weight_moments`), a series that converges in a few terms for any
+    realistic variance (b·u ≪ 1); otherwise the sum is taken term by term. ``expm1``/``log1p``
+    keep a tiny variance's precision.
+    """
+    u = count
+    a = var_per_s * first_s
+    moments = _weight_moments(u)
+    bu = var_per_s * u
+    series = 0.0
+    if bu < 0.5:
+        coef = 1.0  # b^j / j!
+        for j in range(1, _TERMS + 1):
+            coef *= var_per_s / j
+            term = coef * moments[j]
+            series += term
+            if term <= series * 1e-17:
+                break
+        total = moments[0] * math.expm1(a) + math.exp(a) * series
+    else:
+        total = sum((2 * (u - k) - 1) * math.expm1(a + var_per_s * k) for k in range(u))
+    return math.log1p(total / (u * u))
 
 
 def prob_above(
@@ -70,22 +106,24 @@ def prob_above(
     *,
     value: float,
     var_per_s: float,
-    offsets: Sequence[float],
+    first_s: float,
+    count: int,
     observed_sum: float = 0.0,
     observed_count: int = 0,
 ) -> float:
-    """P(A > threshold) for the window average A (see the module docstring)."""
-    n = observed_count + len(offsets)
+    """P(A > threshold) for the window average A with ``count`` seconds ahead, the first in
+    ``first_s`` seconds (see the module docstring)."""
+    n = observed_count + count
     if n == 0:
         msg = "the settlement window has no seconds to average"
         raise ValueError(msg)
     x = n * threshold - observed_sum
-    if not offsets:
+    if count == 0:
         return 1.0 if x < 0 else 0.0
     if x <= 0:
         return 1.0
-    mean, second = sum_moments(value, var_per_s, offsets)
-    v = math.log(second / (mean * mean)) if second > mean * mean else 0.0
+    mean = count * value
+    v = log_spread(var_per_s, first_s, count)
     if v <= 0.0:
         return 1.0 if mean > x else 0.0
     return _phi((math.log(mean / x) - v / 2) / math.sqrt(v))
@@ -110,7 +148,7 @@ def prob_yes(
     Raises ValueError when the strike the type needs is missing (e.g. KXBTC15M's floor before
     Kalshi publishes it).
     """
-    offsets = unobserved_offsets(now_ns, close_ns, window_s=window_s)
+    first, count = window_ahead(now_ns, close_ns, window_s=window_s)
 
     def above(strike_e8: int | None, what: str) -> float:
         if strike_e8 is None:
@@ -120,7 +158,8 @@ def prob_yes(
             strike_e8 / E8,
             value=value_e8 / E8,
             var_per_s=var_per_s,
-            offsets=offsets,
+            first_s=first,
+            count=count,
             observed_sum=observed_sum_e8 / E8,
             observed_count=observed_count,
         )

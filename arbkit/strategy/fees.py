@@ -66,10 +66,6 @@ class Rounding(StrEnum):
     CENT = "cent"
 
 
-def _ceil_div(num: int, den: int) -> int:
-    return -(-num // den)
-
-
 def _exact(value: float | int | str | Decimal) -> Fraction:
     """A JSON number as the decimal it was written as (0.5 -> 1/2, not a binary float)."""
     return Fraction(Decimal(str(value)))
@@ -91,11 +87,14 @@ def trade_fee_e4(
     if count < 0:
         msg = f"count {count} is negative"
         raise ValueError(msg)
-    # fee_e4 = M·rate·C·p(1e4 − p)/1e4 with p in e4 (one e4 for P, one for 1 − P, × 1e4 to e4).
-    exact = multiplier * rate * count * price_e4 * (ONE_E4 - price_e4)
-    den = ONE_E4 * (KALSHI_QTY_SCALE if count_e2 else 1)
+    # fee_e4 = M·rate·C·p(1e4 − p)/1e4 with p in e4 (one e4 for P, one for 1 − P, × 1e4 to e4),
+    # as one integer ratio: no rounding until the single round-up.
     unit = CENT_E4 if rounding is Rounding.CENT else CENTICENT_E4
-    return _ceil_div(exact.numerator, exact.denominator * den * unit) * unit
+    num: int = multiplier.numerator * rate.numerator * count * price_e4 * (ONE_E4 - price_e4)
+    den: int = multiplier.denominator * rate.denominator * ONE_E4 * unit
+    if count_e2:
+        den *= KALSHI_QTY_SCALE
+    return -(-num // den) * unit
 
 
 def taker_fee_e4(

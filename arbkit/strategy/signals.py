@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,7 @@ from arbkit.strategy.fairvalue import SECOND_NS, WINDOW_S, EwmaVol, StrikeType, 
 from arbkit.strategy.fees import FeeSchedule, FeeTerms, FeeType, Role
 
 ONE_E4 = KALSHI_PRICE_SCALE
+_MINUTE_NS = 60 * SECOND_NS
 OPEN_STATUSES = frozenset({"active", "open"})
 """Kalshi market status strings under which orders are accepted."""
 
@@ -74,7 +76,8 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MaintenanceWindow:
-    """Kalshi's weekly trading pause (kalshi-api.md §3.1: Thursday 03:00–05:00 ET)."""
+    """Kalshi's weekly trading pause (kalshi-api.md §3.1: Thursday 03:00–05:00 ET); ``start``
+    and ``end`` are local wall-clock times on whole minutes."""
 
     weekday: int = 3
     start: dt.time = dt.time(3, 0)
@@ -82,7 +85,12 @@ class MaintenanceWindow:
     tz: str = "America/New_York"
 
     def contains(self, time_ns: int) -> bool:
-        local = dt.datetime.fromtimestamp(time_ns / 1e9, ZoneInfo(self.tz))
+        """Whether ``time_ns`` falls in the window (decided per whole minute, cached)."""
+        return self._minute(time_ns // _MINUTE_NS)
+
+    @lru_cache(maxsize=8)  # noqa: B019 - frozen and hashable; a few minutes are live at once
+    def _minute(self, minute: int) -> bool:
+        local = dt.datetime.fromtimestamp(minute * 60, ZoneInfo(self.tz))
         return local.weekday() == self.weekday and self.start <= local.time() < self.end
 
 
