@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from arbkit.core.clock import rfc3339_ns
-from arbkit.core.events import SignalRow
+from arbkit.core.events import IndexRow, SignalRow
 from arbkit.core.storage import SessionWriter, open_session
+from arbkit.index.report import BRTI_REPLICA
 from arbkit.strategy.fees import FeeSchedule, FeeTerms, FeeType, Rounding, taker_fee_e4
 from arbkit.strategy.signals import (
     Action,
@@ -21,6 +22,7 @@ from arbkit.strategy.signals import (
     SignalParams,
     Strategy,
 )
+from arbkit.venues.kalshi.book import KalshiBook
 
 S = 10**9
 E8 = 10**8
@@ -229,6 +231,19 @@ def test_book_rules() -> None:
     strategy.index(T0, STRIKE + 2_000 * E8)
     row = strategy.decide(TICKER, T0)
     assert (row.reason, row.book_age_ns) == (Reason.BOOK_STALE, 31 * S)
+
+
+def test_inputs_from_the_kalshi_book_and_recorded_index_rows() -> None:
+    book = KalshiBook(TICKER)
+    book.reset({4000: 30_000}, {5000: 25_000}, yes_scale=False, sid=1, recv_ns=T0)
+    assert BookTop.from_quote(T0, book.quote()) == top(T0)
+    book.invalidate("gap")
+    assert BookTop.from_quote(T0, book.quote()).valid is False
+    strategy = warmed()
+    strategy.index_row(IndexRow(T0 + 1, "median_mid", 1, None, None, "", "{}", None))
+    assert strategy.decide(TICKER, T0 + 1).index_age_ns == 1  # a proxy row is not the index
+    strategy.index_row(IndexRow(T0 + 2, BRTI_REPLICA, None, None, None, "", "{}", None))
+    assert strategy.decide(TICKER, T0 + 2).reason is Reason.INDEX_INVALID
 
 
 def test_observed_window_part_drives_the_fair_value() -> None:

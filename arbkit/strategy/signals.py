@@ -29,8 +29,9 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from arbkit.core.events import SignalRow
+from arbkit.core.events import IndexRow, SignalRow
 from arbkit.core.fixed import KALSHI_PRICE_SCALE, KALSHI_QTY_SCALE
+from arbkit.index.report import BRTI_REPLICA
 from arbkit.strategy.fairvalue import SECOND_NS, WINDOW_S, EwmaVol, StrikeType, prob_yes
 from arbkit.strategy.fees import FeeSchedule, FeeTerms, FeeType, Role
 
@@ -139,6 +140,19 @@ class MarketInfo(Protocol):
     def status(self) -> str: ...
 
 
+class QuoteLike(Protocol):
+    """The top-of-book fields of ``arbkit.venues.kalshi.book.KalshiQuote``."""
+
+    @property
+    def yes_bid_e4(self) -> int | None: ...
+    @property
+    def yes_bid_qty_e2(self) -> int | None: ...
+    @property
+    def yes_ask_e4(self) -> int | None: ...
+    @property
+    def yes_ask_qty_e2(self) -> int | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class BookTop:
     """Top of one Kalshi book on the YES scale as received at ``recv_ns`` (a side without
@@ -150,6 +164,16 @@ class BookTop:
     yes_ask_e4: int | None
     yes_ask_size_e2: int | None
     valid: bool = True
+
+    @classmethod
+    def from_quote(cls, recv_ns: int, quote: QuoteLike | None) -> BookTop:
+        """From a `KalshiBook.quote()` (``arbkit.venues.kalshi.book``); None (the book cannot
+        be read) gives an invalid top."""
+        if quote is None:
+            return cls(recv_ns, None, None, None, None, valid=False)
+        return cls(
+            recv_ns, quote.yes_bid_e4, quote.yes_bid_qty_e2, quote.yes_ask_e4, quote.yes_ask_qty_e2
+        )
 
     @property
     def crossed(self) -> bool:
@@ -199,7 +223,8 @@ class Strategy:
             self.now_ns = recv_ns
 
     def index(self, recv_ns: int, value_e8: int | None) -> None:
-        """An index (replica) value calculated at ``recv_ns``; None: no value this tick."""
+        """An index (replica) value calculated at ``recv_ns``; None: no value this tick.
+        Live: ``index(tick.time_ns, tick.result.value_e8)`` for each `IndexEngine` tick."""
         self._at(recv_ns)
         self._index = (recv_ns, value_e8)
         if value_e8 is None:
@@ -209,6 +234,11 @@ class Strategy:
         if current is not None and key > current[0]:
             self._finish(*current)
         self._current = (key, value_e8)
+
+    def index_row(self, row: IndexRow) -> None:
+        """A recorded ``index`` row (replay): only the BRTI replica's rows count."""
+        if row.method == BRTI_REPLICA:
+            self.index(row.recv_ns, row.value_e8)
 
     def _finish(self, second_ns: int, value_e8: int) -> None:
         """Second ``second_ns`` is over: its one-second value is final."""
