@@ -15,8 +15,8 @@ from arbkit.core.storage import SessionWriter, open_session
 from arbkit.index.report import BRTI_REPLICA
 from arbkit.strategy.fees import FeeSchedule, FeeTerms, FeeType, Rounding, taker_fee_e4
 from arbkit.strategy.signals import (
-    Action,
     BookTop,
+    Decision,
     Reason,
     Side,
     SignalParams,
@@ -82,7 +82,7 @@ def warmed(
 
 def test_buys_yes_when_fair_beats_the_ask_after_fees() -> None:
     row = warmed().decide(TICKER, T0)
-    assert (row.action, row.side, row.reason) == (Action.BUY, Side.YES, Reason.TRADE)
+    assert (row.decision, row.side, row.reason) == (Decision.BUY, Side.YES, Reason.TRADE)
     assert row.fair_e4 == 10_000  # $2,000 above the strike with 10 min to go
     assert row.size == 100  # max_size; 250 contracts displayed at the ask
     assert row.fee_e4 == taker_fee_e4(5000, 100)  # subpenny era: $1.75
@@ -102,7 +102,7 @@ def test_buys_yes_when_fair_beats_the_ask_after_fees() -> None:
 def test_buys_no_symmetrically_at_one_minus_the_yes_bid() -> None:
     strategy = warmed(STRIKE - 2_000 * E8)
     row = strategy.decide(TICKER, T0)
-    assert (row.action, row.side, row.reason) == (Action.BUY, Side.NO, Reason.TRADE)
+    assert (row.decision, row.side, row.reason) == (Decision.BUY, Side.NO, Reason.TRADE)
     assert row.fair_e4 == 0
     no_ask = 10_000 - 4000
     assert row.size == 100
@@ -114,7 +114,7 @@ def test_size_is_limited_by_displayed_depth_and_max_size() -> None:
     strategy = warmed(params=SignalParams(max_size=1000))
     strategy.book(TICKER, top(T0, yes_ask_size_e2=1_250))  # 12.5 contracts behind the ask
     row = strategy.decide(TICKER, T0)
-    assert (row.action, row.size) == (Action.BUY, 12)
+    assert (row.decision, row.size) == (Decision.BUY, 12)
     assert row.fee_e4 == taker_fee_e4(5000, 12)
     strategy.book(TICKER, top(T0, yes_ask_size_e2=50, yes_bid_size_e2=99))  # < 1 contract
     assert strategy.decide(TICKER, T0).reason is Reason.NO_DEPTH
@@ -125,9 +125,9 @@ def test_size_is_limited_by_displayed_depth_and_max_size() -> None:
 def test_threshold_is_inclusive_and_no_edge_below_it() -> None:
     edge = 10_000 - 5000 - 175
     at = warmed(params=SignalParams(threshold_e4=edge)).decide(TICKER, T0)
-    assert at.action is Action.BUY
+    assert at.decision is Decision.BUY
     above = warmed(params=SignalParams(threshold_e4=edge + 1)).decide(TICKER, T0)
-    assert (above.action, above.reason, above.size) == (Action.NONE, Reason.NO_EDGE, 0)
+    assert (above.decision, above.reason, above.size) == (Decision.NONE, Reason.NO_EDGE, 0)
     assert above.side is Side.YES
     assert above.edge_e4 == edge
     # Near the money the fair value is ~1/2: neither 0.40 bid nor 0.50 ask pays after fees.
@@ -163,7 +163,7 @@ def test_fees_come_from_the_series_schedule() -> None:
 )
 def test_market_rules(change: dict[str, Any], reason: Reason) -> None:
     row = warmed(**change).decide(TICKER, T0)
-    assert (row.action, row.reason, row.size) == (Action.NONE, reason, 0)
+    assert (row.decision, row.reason, row.size) == (Decision.NONE, reason, 0)
 
 
 def test_unknown_market() -> None:
@@ -176,7 +176,7 @@ def test_trading_paused_and_resumed() -> None:
     assert strategy.decide(TICKER, T0).reason is Reason.TRADING_PAUSED
     strategy.exchange(T0 + 1, trading_active=True)
     strategy.index(T0 + 1, STRIKE + 2_000 * E8)
-    assert strategy.decide(TICKER, T0 + 1).action is Action.BUY
+    assert strategy.decide(TICKER, T0 + 1).decision is Decision.BUY
 
 
 def test_weekly_maintenance_window_thursday_3_to_5_et() -> None:
@@ -191,10 +191,10 @@ def test_weekly_maintenance_window_thursday_3_to_5_et() -> None:
         return strategy.decide(TICKER, t)
 
     assert at(thursday).reason is Reason.MAINTENANCE
-    assert at(rfc3339_ns("2026-08-20T09:00:00Z")).action is Action.BUY  # 05:00 EDT: over
-    assert at(rfc3339_ns("2026-08-20T06:59:59Z")).action is Action.BUY  # 02:59:59 EDT
+    assert at(rfc3339_ns("2026-08-20T09:00:00Z")).decision is Decision.BUY  # 05:00 EDT: over
+    assert at(rfc3339_ns("2026-08-20T06:59:59Z")).decision is Decision.BUY  # 02:59:59 EDT
     assert at(rfc3339_ns("2026-12-17T08:30:00Z")).reason is Reason.MAINTENANCE  # 03:30 EST
-    assert at(thursday, SignalParams(maintenance=None)).action is Action.BUY
+    assert at(thursday, SignalParams(maintenance=None)).decision is Decision.BUY
 
 
 def test_index_rules() -> None:
@@ -326,4 +326,4 @@ def test_decisions_record_as_the_signals_table(tmp_path: Path) -> None:
     assert table.height == len(rows)
     assert table["reason"].to_list() == [str(r.reason) for r in rows]
     assert table["fair_e4"].to_list() == [r.fair_e4 for r in rows]
-    assert set(table["action"]) == {"buy", "none"}
+    assert set(table["decision"]) == {"buy", "none"}

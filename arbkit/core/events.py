@@ -186,7 +186,7 @@ class SignalRow(Row, frozen=True, gc=False):
     """One strategy decision on one market "as of" ``recv_ns``, with every input it used
     (`arbkit.strategy.signals`).
 
-    ``action`` is ``buy`` or ``none``; ``side`` ``yes``/``no`` (the better side once the edge
+    ``decision`` is ``buy`` or ``none``; ``side`` ``yes``/``no`` (the better side once the edge
     was computed, else ``""``); ``size`` whole contracts (0 unless buying); ``reason`` the
     first rule that failed (``""`` when buying). ``index_age_ns`` / ``book_age_ns`` are
     ``recv_ns`` minus when that input was received; ``vol_per_s`` the per-second log-return
@@ -199,7 +199,7 @@ class SignalRow(Row, frozen=True, gc=False):
     recv_ns: int
     market: str
     series: str
-    action: str
+    decision: str
     side: str
     size: int
     reason: str

@@ -41,7 +41,7 @@ OPEN_STATUSES = frozenset({"active", "open"})
 """Kalshi market status strings under which orders are accepted."""
 
 
-class Action(StrEnum):
+class Decision(StrEnum):
     BUY = "buy"
     NONE = "none"
 
@@ -312,7 +312,7 @@ class Strategy:
                 recv_ns=recv_ns,
                 market=market,
                 series=series,
-                action=Action.BUY if trades else Action.NONE,
+                decision=Decision.BUY if trades else Decision.NONE,
                 side=side,
                 size=size if trades else 0,
                 reason=reason,
