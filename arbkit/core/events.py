@@ -392,20 +392,40 @@ class IndexRow(Row, frozen=True, gc=False):
 
 
 class SignalRow(Row, frozen=True, gc=False):
-    """One strategy decision for one market, with the inputs it was made from."""
+    """One strategy decision on one market "as of" ``recv_ns``, with every input it used
+    (`arbkit.strategy.signals`).
+
+    ``decision`` is ``buy`` or ``none``; ``side`` ``yes``/``no`` (the better side once the edge
+    was computed, else ``""``); ``size`` whole contracts (0 unless buying); ``reason`` the
+    first rule that failed (``""`` when buying). ``index_age_ns`` / ``book_age_ns`` are
+    ``recv_ns`` minus when that input was received; ``vol_per_s`` the per-second log-return
+    volatility; ``window_observed`` the settlement-window seconds already known;
+    ``fair_e4`` P(YES) in $0.0001; ``fee_e4`` the taker fee of ``size`` contracts on
+    ``side``; ``edge_e4`` fair − ask − fee per contract on ``side``.
+    """
 
     TABLE: ClassVar[str] = "signals"
-    recv_ns: Annotated[int, Meta(description="UTC ns the decision was made as of")]
-    market: Market
-    index_e8: Annotated[int | None, Meta(description="USD x 1e8: the index value used")]
-    fair_e4: Annotated[int | None, Meta(description="$0.0001: fair value of YES")]
-    yes_bid_e4: Annotated[int | None, Meta(description="$0.0001: best YES bid seen")]
-    yes_ask_e4: Annotated[int | None, Meta(description="$0.0001: best YES ask seen")]
-    edge_e4: Annotated[
-        int | None, Meta(description="$0.0001 per contract: edge after fees of the best side")
-    ]
-    fee_e4: Annotated[int | None, Meta(description="$0.0001 per contract: the taker fee")]
-    decision: Annotated[str, Meta(description="what the strategy decided, or why not")]
+    recv_ns: int
+    market: str
+    series: str
+    decision: str
+    side: str
+    size: int
+    reason: str
+    index_e8: int | None
+    index_age_ns: int | None
+    vol_per_s: float | None
+    time_to_close_ns: int | None
+    window_observed: int
+    yes_bid_e4: int | None
+    yes_bid_size_e2: int | None
+    yes_ask_e4: int | None
+    yes_ask_size_e2: int | None
+    book_age_ns: int | None
+    book_valid: bool | None
+    fair_e4: int | None
+    fee_e4: int | None
+    edge_e4: int | None
 
 
 EVENT_KINDS = frozenset(
