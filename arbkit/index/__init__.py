@@ -1,13 +1,15 @@
 """The CF RTI replica (BRTI first), simple proxies, settlement averages and replica − official.
 
-`RtiCalculator` turns venue `BookView`s into an `RtiResult`; `median_mid` / `vw_mid` are the
-comparison proxies; `index_rows` makes the recorded ``index`` rows of a tick;
-`settlement_average` is Kalshi's 60-second settlement rule; `differences` / `OfficialTracker`
-pair replica ticks with Kalshi's ``cfbenchmarks_value``.
+`RtiCalculator` turns venue `BookView`s into an `RtiResult`; `IndexEngine` is one I/O-free tick
+(books and a time in, the tick and its rows out) that live feeds and replays both drive;
+`median_mid` / `vw_mid` are the comparison proxies; `index_rows` makes the recorded ``index``
+rows of a tick; `settlement_average` is Kalshi's 60-second settlement rule; `differences` /
+`OfficialTracker` pair replica ticks with Kalshi's ``cfbenchmarks_value``.
 """
 
 from __future__ import annotations
 
+from arbkit.index.engine import IndexEngine, LiveTick
 from arbkit.index.params import PARAMS, RtiParams
 from arbkit.index.proxy import ProxyResult, median_mid, vw_mid
 from arbkit.index.report import index_rows, render, result_dict
@@ -18,6 +20,8 @@ from arbkit.index.tracking import Difference, OfficialTracker, differences
 __all__ = [
     "PARAMS",
     "Difference",
+    "IndexEngine",
+    "LiveTick",
     "OfficialTracker",
     "ProxyResult",
     "RtiCalculator",

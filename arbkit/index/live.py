@@ -1,11 +1,10 @@
 """The live BRTI replica: one feed per constituent venue, the index every 200 ms.
 
 `LiveIndex` runs each venue's feed protocol (`arbkit.venues`) on the shared runner, and on a
-fixed grid of ``interval_s`` (CF's Effective Time step, 200 ms for the BRTI) it takes every
-feed's current `BookView`, computes the replica with one stateful `RtiCalculator` (so the
-potentially-erroneous state carries from tick to tick, as CF's does) and the two proxies, and
-writes the tick's ``index`` rows to the sink: value, utilized depth, cap, venues used and
-each excluded venue with its reason. When official ticks are given (Kalshi's
+fixed grid of ``interval_s`` (CF's Effective Time step, 200 ms for the BRTI) it hands every
+feed's current `BookView` to the I/O-free `IndexEngine` (`arbkit.index.engine`, the same code
+a replay drives) and writes the tick's ``index`` rows to the sink: value, utilized depth, cap,
+venues used and each excluded venue with its reason. When official ticks are given (Kalshi's
 ``cfbenchmarks_value``, via `official` or the `OfficialTap` sink wrapper) each row also carries
 the latest official value, so replica − official is recorded per tick.
 
@@ -19,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -33,36 +30,17 @@ from arbkit.core.errors import ConfigError
 from arbkit.core.events import EventRow, KalshiIndexRow, RawFrame, Row
 from arbkit.core.retry import Backoff
 from arbkit.core.sink import Sink
+from arbkit.index.engine import IndexEngine, LiveTick
 from arbkit.index.params import PARAMS, RtiParams
-from arbkit.index.proxy import ProxyResult, median_mid, vw_mid
-from arbkit.index.report import index_rows
-from arbkit.index.rti import RtiCalculator, RtiResult
-from arbkit.index.settlement import Settlement, one_second_values, settlement_average
+from arbkit.index.settlement import Settlement
 from arbkit.index.tracking import DEFAULT_MAX_AGE_NS, OfficialTracker
 from arbkit.venues.runner import run_feed
 from arbkit.venues.spot import SpotFeed, make_feed
 
+__all__ = ["STREAM", "LiveIndex", "LiveTick", "OfficialTap"]
+
 STREAM = "index"
 """The stream name the live index's own events are recorded under."""
-
-
-@dataclass(frozen=True, slots=True)
-class LiveTick:
-    """One calculation of the live replica: the result, the proxies and the official value
-    held at that moment (None without official ticks, or when the last one is too old)."""
-
-    time_ns: int
-    result: RtiResult
-    proxies: tuple[ProxyResult, ...]
-    official_e8: int | None
-
-    @property
-    def diff_e8(self) -> int | None:
-        """Replica − official (``*_e8``), None unless both exist."""
-        value = self.result.value_e8
-        if value is None or self.official_e8 is None:
-            return None
-        return value - self.official_e8
 
 
 class LiveIndex:
@@ -109,14 +87,14 @@ class LiveIndex:
         self.feeds: dict[str, SpotFeed] = {
             v: make_feed(v, endpoints[v], sink, **dict(options.get(v, {}))) for v in chosen
         }
-        self.proxy_venues = None if proxy_venues is None else frozenset(proxy_venues)
-        self.calculator = RtiCalculator(params)
-        self.tracker = OfficialTracker(official_max_age_ns)
-        self.on_tick = on_tick
-        self.latest: LiveTick | None = None
-        self._history: deque[tuple[int, int | None]] = deque(
-            maxlen=max(1, int(history_s * 1e9) // self.interval_ns)
+        self.engine = IndexEngine(
+            params,
+            interval_ns=self.interval_ns,
+            history_s=history_s,
+            proxy_venues=proxy_venues,
+            official_max_age_ns=official_max_age_ns,
         )
+        self.on_tick = on_tick
         self._views: dict[str, tuple[tuple[int, bool], BookView]] = {}
         self._seen: set[str] = set()
         self._backoff = backoff
@@ -124,6 +102,16 @@ class LiveIndex:
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
         self._tick = asyncio.Condition()
+
+    @property
+    def latest(self) -> LiveTick | None:
+        """The last tick computed (None before the first)."""
+        return self.engine.latest
+
+    @property
+    def tracker(self) -> OfficialTracker:
+        """The official-value tracker the engine pairs ticks with."""
+        return self.engine.tracker
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -207,24 +195,11 @@ class LiveIndex:
         return out
 
     def compute(self, time_ns: int, *, grid_ns: int | None = None) -> LiveTick:
-        """One calculation at ``time_ns`` from the books held now; rows go to the sink.
-
-        ``grid_ns`` is the grid point the calculation was scheduled for: the one-second
-        values (settlement) file it there, not a few ms later in the next second.
-        """
-        books = self.views()
-        params = self.params
-        result = self.calculator.calculate(books, time_ns)
-        proxies = (
-            median_mid(books, time_ns, params=params),
-            vw_mid(books, time_ns, params=params, venues=self.proxy_venues),
-        )
-        official = self.tracker.latest(time_ns)
-        for row in index_rows(result, proxies, official_e8=official):
+        """One engine calculation at ``time_ns`` from the books held now; rows go to the
+        sink. ``grid_ns``: see `IndexEngine.tick`."""
+        tick, rows = self.engine.tick(self.views(), time_ns, grid_ns=grid_ns)
+        for row in rows:
             self.sink.write(row)
-        tick = LiveTick(time_ns, result, proxies, official)
-        self.latest = tick
-        self._history.append((time_ns if grid_ns is None else grid_ns, result.value_e8))
         if self.on_tick is not None:
             self.on_tick(tick)
         return tick
@@ -270,25 +245,20 @@ class LiveIndex:
     # -- official value and settlement ----------------------------------------------------
 
     def official(self, time_ns: int, value_e8: int) -> None:
-        """An official index tick (Kalshi ``cfbenchmarks_value``) at ``time_ns``; later
-        replica ticks record it as ``official_e8`` while it is no older than the tracker's
-        maximum age."""
-        self.tracker.official(time_ns, value_e8)
+        """An official index tick (Kalshi ``cfbenchmarks_value``); see `IndexEngine.official`."""
+        self.engine.official(time_ns, value_e8)
 
     def history(self) -> list[tuple[int, int | None]]:
         """The retained ``(time_ns, value_e8)`` replica ticks, oldest first."""
-        return list(self._history)
+        return self.engine.history()
 
     def one_second_values(self) -> dict[int, int]:
-        """Whole second (ns) -> the replica's one-second value (last value in the second
-        ending there), over the retained history."""
-        return one_second_values(self._history)
+        """Whole second (ns) -> the replica's one-second value, over the retained history."""
+        return self.engine.one_second_values()
 
     def settlement(self, at_ns: int, *, window_s: int = 60) -> Settlement:
         """Kalshi's settlement average of the replica's one-second values before ``at_ns``."""
-        return settlement_average(
-            self.one_second_values(), at_ns, window_s=window_s, decimals=self.params.decimals
-        )
+        return self.engine.settlement(at_ns, window_s=window_s)
 
 
 class OfficialTap:
