@@ -166,8 +166,15 @@ def test_market_rules(change: dict[str, Any], reason: Reason) -> None:
     assert (row.decision, row.reason, row.size) == (Decision.NONE, reason, 0)
 
 
-def test_unknown_market() -> None:
-    assert warmed().decide("KXBTC15M-OTHER", T0).reason is Reason.NO_MARKET
+def test_unknown_market_and_every_known_market() -> None:
+    strategy = warmed()
+    assert strategy.decide("KXBTC15M-OTHER", T0).reason is Reason.NO_MARKET
+    strategy.market(Market(T0, ticker="KXBTC15M-26AUG190800-00", close_ns=T0 - S))
+    rows = strategy.decide_all(T0)
+    assert [(r.market, r.reason) for r in rows] == [
+        ("KXBTC15M-26AUG190800-00", Reason.MARKET_NOT_OPEN),
+        (TICKER, Reason.TRADE),
+    ]
 
 
 def test_trading_paused_and_resumed() -> None:

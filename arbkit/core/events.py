@@ -393,39 +393,54 @@ class IndexRow(Row, frozen=True, gc=False):
 
 class SignalRow(Row, frozen=True, gc=False):
     """One strategy decision on one market "as of" ``recv_ns``, with every input it used
-    (`arbkit.strategy.signals`).
-
-    ``decision`` is ``buy`` or ``none``; ``side`` ``yes``/``no`` (the better side once the edge
-    was computed, else ``""``); ``size`` whole contracts (0 unless buying); ``reason`` the
-    first rule that failed (``""`` when buying). ``index_age_ns`` / ``book_age_ns`` are
-    ``recv_ns`` minus when that input was received; ``vol_per_s`` the per-second log-return
-    volatility; ``window_observed`` the settlement-window seconds already known;
-    ``fair_e4`` P(YES) in $0.0001; ``fee_e4`` the taker fee of ``size`` contracts on
-    ``side``; ``edge_e4`` fair − ask − fee per contract on ``side``.
-    """
+    (`arbkit.strategy.signals`)."""
 
     TABLE: ClassVar[str] = "signals"
-    recv_ns: int
-    market: str
-    series: str
-    decision: str
-    side: str
-    size: int
-    reason: str
-    index_e8: int | None
-    index_age_ns: int | None
-    vol_per_s: float | None
-    time_to_close_ns: int | None
-    window_observed: int
-    yes_bid_e4: int | None
-    yes_bid_size_e2: int | None
-    yes_ask_e4: int | None
-    yes_ask_size_e2: int | None
-    book_age_ns: int | None
-    book_valid: bool | None
-    fair_e4: int | None
-    fee_e4: int | None
-    edge_e4: int | None
+    recv_ns: Annotated[int, Meta(description="UTC ns the decision was made as of")]
+    market: Market
+    series: Annotated[str, Meta(description="the market's series: KXBTC15M, KXBTCD or KXBTC")]
+    decision: Annotated[str, Meta(description="buy or none")]
+    side: Annotated[
+        str,
+        Meta(description='yes or no: the better side once an edge was computed, else ""'),
+    ]
+    size: Annotated[int, Meta(description="whole contracts to buy (0 unless decision is buy)")]
+    reason: Annotated[
+        str, Meta(description='the first rule that failed ("" when buying): why no trade')
+    ]
+    index_e8: Annotated[int | None, Meta(description="USD x 1e8: the index value used")]
+    index_age_ns: Annotated[
+        int | None, Meta(description="ns: recv_ns minus when that index value was received")
+    ]
+    vol_per_s: Annotated[
+        float | None, Meta(description="per-second log-return volatility (EWMA estimate)")
+    ]
+    time_to_close_ns: Annotated[int | None, Meta(description="ns from recv_ns to market close")]
+    window_observed: Annotated[
+        int, Meta(description="seconds of the 60-s settlement window already observed")
+    ]
+    yes_bid_e4: Annotated[int | None, Meta(description="$0.0001: best YES bid seen")]
+    yes_bid_size_e2: Annotated[int | None, Meta(description="contracts x 100 at the best YES bid")]
+    yes_ask_e4: Annotated[
+        int | None, Meta(description="$0.0001: best YES ask seen (1 - best NO bid)")
+    ]
+    yes_ask_size_e2: Annotated[
+        int | None, Meta(description="contracts x 100 at the best YES ask (the best NO bid's)")
+    ]
+    book_age_ns: Annotated[
+        int | None, Meta(description="ns: recv_ns minus when that book top was received")
+    ]
+    book_valid: Annotated[
+        bool | None, Meta(description="whether the book was valid (in sequence, not crossed)")
+    ]
+    fair_e4: Annotated[int | None, Meta(description="$0.0001: fair value P(YES)")]
+    fee_e4: Annotated[
+        int | None, Meta(description="$0.0001: the taker fee of size contracts on side")
+    ]
+    edge_e4: Annotated[
+        int | None,
+        Meta(description="$0.0001 per contract: fair - ask - fee per contract on side"),
+    ]
 
 
 EVENT_KINDS = frozenset(

@@ -283,6 +283,10 @@ class Strategy:
                 count += 1
         return total, count
 
+    def decide_all(self, recv_ns: int) -> list[SignalRow]:
+        """`decide` for every market a metadata row was fed for, in ticker order."""
+        return [self.decide(m, recv_ns) for m in sorted(self._markets)]
+
     def decide(self, market: str, recv_ns: int) -> SignalRow:
         """The decision on ``market`` as of ``recv_ns`` (not before the last input)."""
         if recv_ns < self.now_ns:
