@@ -30,7 +30,6 @@ from arbkit.analysis.sweep import (
     Runner,
     SessionLike,
     Setting,
-    row,
     session_path,
     sweep,
     threshold_e4,
@@ -98,8 +97,8 @@ def backtest(
     setting = Setting(threshold_e4(threshold), float(latency_ms))
     base = replace(params or SignalParams(), threshold_e4=setting.threshold_e4)
     runner = Runner([session_path(s) for s in sessions], base, latency or Latency())
-    settled = runner.run(setting, seed)
-    return BacktestResult(setting, row(setting, settled), settled)
+    summary, settled = runner.row(setting, seed)
+    return BacktestResult(setting, summary, settled)
 
 
 __all__ = [

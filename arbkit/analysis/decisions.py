@@ -372,8 +372,9 @@ def prepare(
                     b.valid = False
                     b.snapshot_key = None
                     record_top(mid, t, b)
-    cols = list(zip(*out, strict=True)) if out else [[] for _ in range(8)]
-    arrays = [np.asarray(c, dtype=np.int64) for c in cols]
+    arrays = [np.asarray(c, dtype=np.int64) for c in zip(*out, strict=True)] or [
+        np.zeros(0, dtype=np.int64) for _ in range(8)
+    ]
     settled = outcomes(market_rows, data["official"], index)
     start, end = (times[0], times[-1]) if times else (0, 0)
     return Prepared(

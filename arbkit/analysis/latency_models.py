@@ -57,7 +57,8 @@ class LatencyModel:
             raise ValueError(msg)
         drawn = samples_ns[rng.integers(0, len(samples_ns), size=n)]
         out = np.rint(drawn * self.scale).astype(np.int64) + offset
-        return np.maximum(out, 0)
+        clipped: I64 = np.maximum(out, 0)
+        return clipped
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,12 @@
 
 Money is attributed when a market settles (its close): a fill's gross PnL is
 ``contracts × payoff − price paid`` (payoff $1 or $0 on the side bought, from
-`arbkit.analysis.outcomes`), its net PnL that minus its fees. The split: ``edge`` is what the
-orders would have made filled in full at the quotes their decisions saw (``size × (payoff −
-signalled ask)``), ``latency_cost`` what reaching Kalshi later cost against that (worse
-prices, depth gone, no fill), so ``net = edge − latency_cost − fees``. Fills on markets with no
-settlement are counted (``unsettled_contracts``) and left out of the PnL.
+`arbkit.analysis.outcomes`), its net PnL that minus its fees. The split: ``edge`` is the gross
+PnL the same threshold makes with no latency at all (orders reaching Kalshi as they are
+decided, through the same fill model), ``latency_cost`` what this setting's latency lost
+against that (worse prices, depth gone, no fill), so ``gross = edge − latency_cost`` and
+``net = gross − fees``. Fills on markets with no settlement are counted
+(``unsettled_contracts``) and left out of the PnL.
 
 The 15-minute series: net PnL per UTC quarter hour over the sessions' span (empty windows
 count as 0); ``sharpe_15m`` is its mean over its standard deviation (per window, not
@@ -86,22 +87,29 @@ def _drawdown(equity: F64) -> float:
     return float(np.max(peak - equity, initial=0.0))
 
 
-def summary(s: Settled) -> dict[str, Any]:
-    """The setting's summary (money in dollars; see the module doc)."""
+def gross_e4(s: Settled) -> int:
+    """Gross PnL of the settled fills."""
+    payoff = _cat(s.payoff_e4)
+    filled = _cat([o.filled for o in s.orders])
+    cost = _cat([o.cost_e4 for o in s.orders])
+    return int(np.where(payoff >= 0, filled * payoff - cost, 0).sum())
+
+
+def summary(s: Settled, reference: Settled) -> dict[str, Any]:
+    """The setting's summary (money in dollars; see the module doc); ``reference``: the same
+    threshold with no latency."""
     filled = _cat([o.filled for o in s.orders])
     cost = _cat([o.cost_e4 for o in s.orders])
     fee = _cat([o.fee_e4 for o in s.orders])
     payoff = _cat(s.payoff_e4)
     t = _cat(s.settle_ns)
-    size = _cat([p.decisions.size[o.index] for p, o in zip(s.prepared, s.orders, strict=True)])
-    price = _cat([p.decisions.price_e4[o.index] for p, o in zip(s.prepared, s.orders, strict=True)])
     edge_sig = _cat(
         [p.decisions.edge_e4[o.index] for p, o in zip(s.prepared, s.orders, strict=True)]
     )
     ok = payoff >= 0
     gross = np.where(ok, filled * payoff - cost, 0)
     net = gross - np.where(ok, fee, 0)
-    edge = np.where(ok, size * (payoff - price), 0)
+    edge = gross_e4(reference)
     traded = filled > 0
     contracts = int(filled.sum())
     settled_contracts = int(filled[ok].sum())
@@ -119,8 +127,8 @@ def summary(s: Settled) -> dict[str, Any]:
         "gross_pnl_dollars": float(gross.sum()) / DOLLAR,
         "fees_dollars": float(fee[ok].sum()) / DOLLAR,
         "net_pnl_dollars": float(net.sum()) / DOLLAR,
-        "edge_pnl_dollars": float(edge.sum()) / DOLLAR,
-        "latency_cost_dollars": float((edge - gross).sum()) / DOLLAR,
+        "edge_pnl_dollars": edge / DOLLAR,
+        "latency_cost_dollars": (edge - int(gross.sum())) / DOLLAR,
         "hit_rate": float((net[settled_trades] > 0).mean()) if settled_trades.any() else None,
         "mean_edge_signal": (
             float((edge_sig * filled)[ok].sum()) / settled_contracts / DOLLAR

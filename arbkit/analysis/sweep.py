@@ -52,7 +52,7 @@ class Task:
 
 def threshold_e4(dollars: float) -> int:
     """A threshold in dollars per contract as $0.0001 units."""
-    return round(dollars * KALSHI_PRICE_SCALE)
+    return round(dollars * float(KALSHI_PRICE_SCALE))
 
 
 def session_path(session: SessionLike) -> str:
@@ -64,34 +64,47 @@ class Runner:
 
     def __init__(self, paths: Sequence[str], params: SignalParams, latency: Latency) -> None:
         self.latency = latency
+        self._references: dict[int, Settled] = {}
         self.prepared = [prepare(p, params) for p in paths]
         self.samples = [
             {dist: recorded_samples(Session(p), dist) for dist in latency.distributions}
             for p in paths
         ]
 
-    def run(self, setting: Setting, seed: int) -> Settled:
-        latency = self.latency.with_offset_ms(setting.latency_ms)
+    def _run(self, threshold: int, latency: Latency, seed: Sequence[int]) -> Settled:
         orders: list[Orders] = []
         for k, (prep, samples) in enumerate(zip(self.prepared, self.samples, strict=True)):
-            key = (seed, k, round(setting.latency_ms * 1000))
-            dec, order = draw_latencies(latency, samples, prep.decisions.n, key)
-            orders.append(simulate(prep, setting.threshold_e4, dec, order))
+            dec, order = draw_latencies(latency, samples, prep.decisions.n, (*seed, k))
+            orders.append(simulate(prep, threshold, dec, order))
         return settle(self.prepared, orders)
 
+    def run(self, setting: Setting, seed: int) -> Settled:
+        """One setting (latency draws seeded by the seed and the latency value)."""
+        latency = self.latency.with_offset_ms(setting.latency_ms)
+        return self._run(setting.threshold_e4, latency, (seed, round(setting.latency_ms * 1000)))
 
-def row(setting: Setting, settled: Settled) -> dict[str, Any]:
-    return {
-        "threshold": setting.threshold_e4 / KALSHI_PRICE_SCALE,
-        "latency_ms": setting.latency_ms,
-        **summary(settled),
-    }
+    def reference(self, threshold_e4: int) -> Settled:
+        """The threshold with no latency (the edge a setting's latency cost is taken from)."""
+        ref = self._references.get(threshold_e4)
+        if ref is None:
+            ref = self._references[threshold_e4] = self._run(threshold_e4, Latency(), (0,))
+        return ref
+
+    def row(self, setting: Setting, seed: int) -> tuple[dict[str, Any], Settled]:
+        """A setting's summary row (`results.summary`) and its orders."""
+        settled = self.run(setting, seed)
+        out = {
+            "threshold": setting.threshold_e4 / KALSHI_PRICE_SCALE,
+            "latency_ms": setting.latency_ms,
+            **summary(settled, self.reference(setting.threshold_e4)),
+        }
+        return out, settled
 
 
 def run_task(task: Task) -> list[dict[str, Any]]:
     """A worker's job: load the sessions once, run the chunk's settings."""
     runner = Runner(task.paths, task.params, task.latency)
-    return [row(s, runner.run(s, task.seed)) for s in task.settings]
+    return [runner.row(s, task.seed)[0] for s in task.settings]
 
 
 def _chunks(items: Sequence[Setting], n: int) -> Iterator[tuple[Setting, ...]]:
