@@ -9,9 +9,11 @@ stale ask is cheap for ``lag_s`` seconds; the index ends above the strike (YES w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from arbkit.core.events import EventRow, IndexRow, KalshiBookRow, KalshiMarketRow
 from arbkit.core.storage import SessionWriter
@@ -47,7 +49,7 @@ def market_row(recv_ns: int, **changes: Any) -> KalshiMarketRow:
         result="",
         expiration_value_e8=None,
     )
-    return replace(row, **changes) if changes else row
+    return msgspec.structs.replace(row, **changes) if changes else row
 
 
 def index_row(recv_ns: int, value_e8: int) -> IndexRow:
@@ -112,14 +114,16 @@ def lagged_session(
     name: str = "lagged",
     *,
     lag_s: int = 2,
-    minutes_after_close: int = 1,
+    seconds_after_close: int = 60,
     meta: Mapping[str, Any] | None = None,
     result: str = "",
     gap_at_s: int | None = None,
 ) -> Path:
     """Write the lagged-maker session; ``result``: a final market row with Kalshi's result;
-    ``gap_at_s``: a seq gap on the market at T0 + that many seconds (a snapshot 5 s later)."""
-    seconds = 60 + 15 * 60 + 60 * minutes_after_close
+    ``seconds_after_close``: how long the recording runs past the close (negative: it stops
+    inside the settlement window); ``gap_at_s``: a seq gap on the market just after
+    T0 + that many seconds (no snapshot follows)."""
+    seconds = 60 + 15 * 60 + seconds_after_close
     values = index_path(seconds)
     fair = fair_values(values)
     w = SessionWriter.create(out, name)

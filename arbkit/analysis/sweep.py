@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from rich.console import Console
 from rich.progress import Progress
 
 from arbkit.analysis.decisions import prepare
@@ -163,7 +164,7 @@ def sweep(
     rows: list[dict[str, Any]] = []
     try:
         futures: list[Future[list[dict[str, Any]]]] = [pool.submit(run_task, t) for t in tasks]
-        with Progress(disable=not progress, transient=True) as bar:
+        with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
             job = bar.add_task("backtest sweep", total=len(grid))
             for done in as_completed(futures):
                 chunk = done.result()
