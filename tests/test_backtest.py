@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 
 from arbkit.analysis.backtest import backtest, sweep
 from arbkit.analysis.decisions import load_inputs, prepare
-from arbkit.analysis.fills import simulate
+from arbkit.analysis.fills import simulate, simulate_sequential
 from arbkit.analysis.latency_models import Distribution, Latency, LatencyModel, draw_latencies
 from arbkit.cli import main
 from arbkit.core.events import KalshiBookRow
@@ -288,3 +288,17 @@ def test_sweep_is_the_same_table_on_a_local_pool_and_a_dask_cluster(lagged: Path
     assert local.filter((pl.col("threshold") == 0.05) & (pl.col("latency_ms") == 1000)).row(
         0, named=True
     ) == pytest.approx(one)
+
+
+def test_the_vectorised_fills_are_the_sequential_ones(lagged: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    for prep in (prepare(lagged, PARAMS), prepare(_standing_quote(tmp_path), PARAMS)):
+        n = prep.decisions.n
+        for threshold in (0, 300):
+            for spread_ms in (0, 800, 3000):
+                dec = rng.integers(0, spread_ms * 1_000_000 // 4 + 1, n)
+                order = rng.integers(0, spread_ms * 1_000_000 + 1, n)
+                fast = simulate(prep, threshold, dec, order)
+                slow = simulate_sequential(prep, threshold, dec, order)
+                for name in ("filled", "cost_e4", "fee_e4", "miss", "fill_order", "fill_count"):
+                    np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
