@@ -58,7 +58,8 @@ async def test_announced_world_has_open_markets_and_its_key_goes_with_it(sig: in
             url = f"{coinbase}/market/product_book?product_id=BTC-USD&limit=1"
             async with http.get(url) as r:
                 book = (await r.json())["pricebook"]
-                assert book["bids"] and book["asks"]
+                assert book["bids"]
+                assert book["asks"]
         key = Path(info["kalshi_private_key_path"])
         assert key.is_file()
         proc.send_signal(sig)
@@ -100,7 +101,8 @@ def test_bad_options_get_one_clear_line(
     assert rc == 1
     assert out == ""
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("arbkit sim: "), err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("arbkit sim: "), err
     assert says in lines[0]
 
 

@@ -165,7 +165,8 @@ def test_kalshi_ws_answers_every_command_and_stays_open(
     assert len(replies) >= 4, (message, replies)
     for r in replies[3:]:
         if r["type"] == "error":
-            assert isinstance(r["msg"]["code"], int) and r["msg"]["msg"]
+            assert isinstance(r["msg"]["code"], int)
+            assert r["msg"]["msg"]
 
 
 # --- spot WebSocket -------------------------------------------------------------------------
