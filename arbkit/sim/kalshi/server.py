@@ -164,6 +164,11 @@ class KalshiSim(CommandHandler, KalshiRest):
     # --- lifecycle --------------------------------------------------------------------------
 
     @property
+    def rest_cache_s(self) -> float:
+        """The CDN cache age of unsigned REST reads (the constructor's ``rest_cache_s``)."""
+        return self.cdn.ttl_s
+
+    @property
     def rest_url(self) -> str:
         return f"http://{self._host}:{self._port}{REST_PREFIX}"
 
@@ -295,7 +300,7 @@ class KalshiSim(CommandHandler, KalshiRest):
         n = 0
         for conn in self._conns.values():
             for sub in list(conn.subs.values()):
-                if sub.sid == sid or (sid is None and sub.channel == "orderbook_delta"):
+                if sub.sid == sid or (sid is None and sub.channel == Channel.ORDERBOOK_DELTA):
                     self._drop_sub(conn, sub)
                     n += 1
             self._flush(conn)
@@ -393,7 +398,7 @@ class KalshiSim(CommandHandler, KalshiRest):
         routes: dict[str, list[tuple[Connection, Subscription]]] = {}
         for conn in self._conns.values():
             for sub in conn.subs.values():
-                if sub.channel == "orderbook_delta" and sub.tickers:
+                if sub.channel == Channel.ORDERBOOK_DELTA and sub.tickers:
                     for t in sub.tickers:
                         routes.setdefault(t, []).append((conn, sub))
         self._book_routes = routes
@@ -507,29 +512,33 @@ class KalshiSim(CommandHandler, KalshiRest):
             if isinstance(ev, IndexEvent):
                 kind, channel, msg, ticker = (
                     "cfbenchmarks_value",
-                    "cfbenchmarks_value",
+                    Channel.CFBENCHMARKS_VALUE,
                     wire.index(ev),
                     "",
                 )
             elif isinstance(ev, TradeEvent):
-                kind, channel, msg, ticker = "trade", "trade", wire.trade(ev), ev.ticker
+                kind, channel, msg, ticker = "trade", Channel.TRADE, wire.trade(ev), ev.ticker
             elif isinstance(ev, EventCreated):
-                kind, channel, ticker = "event_lifecycle", "market_lifecycle_v2", ""
+                kind, channel, ticker = "event_lifecycle", Channel.MARKET_LIFECYCLE_V2, ""
                 msg = wire.event_lifecycle(ev.market)
             elif isinstance(ev, TickerEvent):
                 m = ex.markets[ev.ticker]
-                kind, channel, ticker = "ticker", "ticker", ev.ticker
+                kind, channel, ticker = "ticker", Channel.TICKER, ev.ticker
                 msg = wire.ticker(m, ex.top(ev.ticker), ev.ts_ns)
             else:
                 m = ex.markets[ev.ticker]
-                kind, channel, ticker = "market_lifecycle_v2", "market_lifecycle_v2", ev.ticker
+                kind, channel, ticker = (
+                    "market_lifecycle_v2",
+                    Channel.MARKET_LIFECYCLE_V2,
+                    ev.ticker,
+                )
                 msg = wire.lifecycle(m, ev.event_type, ev.ts_ns)
             ms = wire.sending_ms(ev.ts_ns)
             for conn in conns:
                 for sub in list(conn.subs.values()):
                     if sub.channel != channel:
                         continue
-                    if channel == "cfbenchmarks_value" and not sub.index_ids:
+                    if channel == Channel.CFBENCHMARKS_VALUE and not sub.index_ids:
                         continue
                     if (
                         sub.tickers is not None
