@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,15 @@ _COMPACT_COMPRESSION = "zstd"
 """Compacted files favour size (written once, when a session closes)."""
 _CHECK_EVERY = 64
 """Writes between two looks at the clock (keeps the per-row cost low; `tick` covers idle)."""
+
+
+class SessionStatus(StrEnum):
+    """Where a session stands: being written, closed cleanly, failed, or interrupted."""
+
+    RECORDING = "recording"
+    CLOSED = "closed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
 
 def _storage_error(action: str, path: Path, exc: OSError) -> StorageError:
@@ -258,6 +268,7 @@ class SessionWriter:
             self.manifest = _read_manifest(manifest_path)
             self.manifest["resumed"] = self.manifest.get("resumed", 0) + 1
             self.manifest["closed"] = False
+            self.manifest["status"] = SessionStatus.RECORDING.value
             for stream, counts in self.manifest.get("counters", {}).items():
                 self._counters[stream].update(counts)
             self._recover()
@@ -268,6 +279,8 @@ class SessionWriter:
                 "start_ns": now_ns(),
                 "end_ns": None,
                 "closed": False,
+                "status": SessionStatus.RECORDING.value,
+                "error": None,
             }
         self.manifest.update(meta)
         self._write_manifest()
@@ -382,8 +395,15 @@ class SessionWriter:
         """Add or replace manifest entries (written with the next flush)."""
         self.manifest.update(meta)
 
-    def close(self, *, compact: bool = True) -> None:
-        """Flush everything, compact each table's parts, and mark the session closed."""
+    def close(
+        self,
+        *,
+        compact: bool = True,
+        status: SessionStatus = SessionStatus.CLOSED,
+        error: str | None = None,
+    ) -> None:
+        """Flush everything, compact each table's parts, and mark the session ``status``
+        (``closed`` stays True only for a clean close; ``error`` says why one failed)."""
         if self._closed:
             return
         self.flush()
@@ -392,7 +412,9 @@ class SessionWriter:
                 compact_table(table_dir)
         self._closed = True
         self.manifest["end_ns"] = now_ns()
-        self.manifest["closed"] = True
+        self.manifest["closed"] = status is SessionStatus.CLOSED
+        self.manifest["status"] = status.value
+        self.manifest["error"] = error
         self._write_manifest()
 
     def __enter__(self) -> SessionWriter:
@@ -478,6 +500,8 @@ class Session:
         return {
             "session_id": self.id,
             "closed": m.get("closed", False),
+            "status": m.get("status", "closed" if m.get("closed") else "recording"),
+            "error": m.get("error"),
             "start": _iso(start),
             "end": _iso(end),
             "duration_s": (end - start) / 1e9 if start and end else None,
