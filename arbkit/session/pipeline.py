@@ -30,7 +30,7 @@ from typing import Any
 
 from arbkit import __version__
 from arbkit.core.clock import ClockOffset
-from arbkit.core.config import VENUES
+from arbkit.core.config import VENUES, Endpoints
 from arbkit.core.errors import ArbkitError, ConfigError
 from arbkit.core.events import EventRow, KalshiBookRow, KalshiLifecycleRow, RawFrame, Row
 from arbkit.core.sink import NullSink, Sink
@@ -205,7 +205,7 @@ class Pipeline:
         self._tick_listeners: list[TickListener] = []
         self._market_listeners: list[MarketListener] = []
 
-        endpoints = environment.endpoints
+        endpoints = self._endpoints()
         tap = self._tap = _Tap()
         tap.listeners[EventRow].append(self._watch_ws)  # type: ignore[arg-type]
         limiter = TokenBucket()  # one account budget shared by the signed and unsigned clients
@@ -274,6 +274,7 @@ class Pipeline:
             config.session_id,
             meta={
                 **self.environment.describe(),
+                "endpoints": self._endpoints().to_dict(),
                 "series": list(config.series),
                 "config": config.to_json(),
                 "versions": {"arbkit": __version__},
@@ -298,6 +299,12 @@ class Pipeline:
             asyncio.create_task(self._probe_clock(), name="clock"),
         ]
         return self
+
+    def _endpoints(self) -> Endpoints:
+        """The endpoints this session uses (Kalshi and the chosen venues)."""
+        endpoints = self.environment.endpoints
+        venues = {v: endpoints.venues[v] for v in self.config.venues}
+        return Endpoints(kalshi=endpoints.kalshi, venues=venues)
 
     async def _series_meta(self) -> None:
         """``GET /series/{t}`` (fee_type, fee_multiplier, ...) and, where the server has it,

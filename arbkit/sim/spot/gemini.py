@@ -21,15 +21,7 @@ from aiohttp import web
 
 from arbkit.core.book import ASK, BID, Level
 from arbkit.sim.spot.book import Change
-from arbkit.sim.spot.server import (
-    Conn,
-    Handler,
-    Json,
-    VenueServer,
-    dumps,
-    list_field,
-    query_int,
-)
+from arbkit.sim.spot.server import Conn, Handler, Json, VenueServer, dumps
 from arbkit.sim.spot.wire import fixed, trim, trim1
 
 SYMBOL = "BTCUSD"
@@ -120,15 +112,10 @@ class GeminiServer(VenueServer):
     def on_message(self, conn: Conn, msg: Json) -> None:
         if "v1" in conn.subs:
             return  # the v1 feed takes no requests
-        subs = list_field(msg, "subscriptions")
-        if (
-            msg.get("type") != "subscribe"
-            or subs is None
-            or not all(isinstance(s, dict) and list_field(s, "symbols") is not None for s in subs)
-        ):
+        if msg.get("type") != "subscribe":
             conn.send(dumps({"result": "error", "reason": "InvalidJson", "message": "bad request"}))
             return
-        for sub in subs:
+        for sub in msg.get("subscriptions") or []:
             if sub.get("name") == "l2" and SYMBOL in (sub.get("symbols") or []):
                 conn.subs["l2"] = True
                 first = {
@@ -174,7 +161,7 @@ class GeminiServer(VenueServer):
         ts = str(self.book.updated_ns // 1_000_000_000)
 
         def rows(side: str, key: str) -> list[dict[str, str]]:
-            limit = query_int(request, key, 50, 0, 2**31)
+            limit = int(request.query.get(key, "50"))
             levels: list[Level] = self.book.levels(side, limit or None)
             return [{"price": fixed(p, 2), "amount": trim(q), "timestamp": ts} for p, q in levels]
 

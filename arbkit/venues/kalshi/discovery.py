@@ -81,6 +81,15 @@ def market_row(m: Market, recv_ns: int) -> KalshiMarketRow:
     )
 
 
+PENDING_TERMS_S = 2.0
+"""How soon to list again while a live market's strike is not yet published (a 15-minute
+market's strike follows its open; until then its terms are unknown)."""
+
+
+def _awaits_strike(m: Market) -> bool:
+    return m.strike_type is not None and m.floor_strike_e8 is None and m.cap_strike_e8 is None
+
+
 def _state(m: Market) -> tuple[object, ...]:
     """What a `KalshiMarketRow` records beyond identity: a change here writes a new row."""
     return (*_terms(m), m.title, m.status, m.result, m.expiration_value)
@@ -189,6 +198,8 @@ class MarketDiscovery:
         delay = self.interval
         if edges:
             delay = min(delay, (min(edges) - now) / 1e9 + self.close_grace)
+        if any(_awaits_strike(m) for m in self.markets.values()):
+            delay = min(delay, PENDING_TERMS_S)
         return max(delay, 0.0)
 
     async def run(self) -> None:
