@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from arbkit.core.events import KalshiMarketRow
 from arbkit.core.sink import MemorySink
-from arbkit.venues.kalshi.discovery import PENDING_TERMS_S, MarketDiscovery
+from arbkit.venues.kalshi.discovery import PENDING_TERMS_S, MarketDiscovery, market_row
+from arbkit.venues.kalshi.markets import Market
 from arbkit.venues.kalshi.rest import KalshiRest
 from tests.test_kalshi_rest import Stub, market_obj
 from tests.test_kalshi_rest_poller import _close, client, sink, stub
@@ -48,14 +49,28 @@ async def test_a_row_per_state_change_with_strikes_and_times_from_the_fields(
     assert row.result == ""
     assert row.expiration_value_e8 is None
 
-    stub.markets[0].update(status="closed", result="yes", expiration_value="91300.01")
+    # A revised strike is a state change; the ticker still says nothing.
+    stub.markets[0].update(floor_strike=91300.01)
     await discovery.refresh()
     last = market_rows(sink)[-1]
     assert len(market_rows(sink)) == 2
-    assert last.status == "closed"
-    assert last.result == "yes"
-    assert last.expiration_value_e8 == 9_130_001_000_000
+    assert last.floor_strike_e8 == 9_130_001_000_000
     assert last.recv_ns >= row.recv_ns
+
+
+def test_a_settled_market_row_carries_its_result_and_expiration_value() -> None:
+    obj = market_obj(
+        "KXBTC15M-26NOV241700-00",
+        status="settled",
+        result="no",
+        expiration_value="91299.99",
+        expected_expiration_time="2026-11-24T22:05:00Z",
+    )
+    row = market_row(Market.from_api(obj), 7)
+    assert row.recv_ns == 7
+    assert row.result == "no"
+    assert row.expiration_value_e8 == 9_129_999_000_000
+    assert row.expiration_ns == int(datetime(2026, 11, 24, 22, 5, tzinfo=UTC).timestamp()) * 10**9
 
 
 async def test_a_live_market_without_its_strike_is_listed_again_soon(

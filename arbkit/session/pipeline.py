@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import Any
 
 from arbkit import __version__
-from arbkit.core.clock import ClockOffset
+from arbkit.core.clock import ClockOffset, now_ns
 from arbkit.core.config import VENUES, Endpoints
 from arbkit.core.errors import ArbkitError, ConfigError
 from arbkit.core.events import EventRow, KalshiBookRow, KalshiLifecycleRow, RawFrame, Row
@@ -202,6 +202,8 @@ class Pipeline:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self._started = time.monotonic()
+        self.started_ns: int | None = None
+        """Wall-clock ns at `start` (the session's start)."""
         self._tick_listeners: list[TickListener] = []
         self._market_listeners: list[MarketListener] = []
 
@@ -267,7 +269,10 @@ class Pipeline:
         return self.writer.path
 
     async def start(self) -> Pipeline:
-        """Create the session, then connect everything; a failure closes it ``failed``."""
+        """Create the session, then connect everything; a failure closes it ``failed``.
+        Starting a started pipeline does nothing."""
+        if self.writer is not None:
+            return self
         config = self.config
         self.writer = SessionWriter.create(
             config.out,
@@ -283,6 +288,7 @@ class Pipeline:
         )
         self._tap.inner = self.writer
         self._started = time.monotonic()
+        self.started_ns = now_ns()
         try:
             await self.signed.exchange_status(self.clock)
             await self._series_meta()
