@@ -8,6 +8,7 @@ import json
 import pytest
 
 from arbkit.cli import main
+from arbkit.session.check import Rule, judge, quantiles_ms
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -125,3 +126,11 @@ def test_bad_check_arguments_get_one_line(capsys: pytest.CaptureFixture[str]) ->
     assert "--seconds must be positive" in err
     assert "bad fault" in err
     assert "Traceback" not in err
+
+
+def test_quantiles_are_nearest_rank_and_a_missing_figure_fails() -> None:
+    q = quantiles_ms([i * 1_000_000 for i in range(1, 101)])
+    assert q == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "max": 100.0, "n": 100.0}
+    assert not judge("x", None, Rule.AT_MOST, 1.0, "").passed
+    assert judge("x", 1.0, Rule.AT_MOST, 1.0, "").passed
+    assert not judge("x", 0.5, Rule.AT_LEAST, 1.0, "").passed
