@@ -330,6 +330,14 @@ class SessionWriter:
         """Add to a per-stream counter (frames, gaps, resyncs, reconnects, errors, dropped)."""
         self._counters[stream][counter] += n
 
+    def declare_stream(self, stream: str, parser: Mapping[str, Any]) -> None:
+        """Name the parser that reads raw ``stream`` (`arbkit.venues.parsers` identity):
+        written to session.json as ``streams.<stream>.parser`` at once, so a replay of even a
+        crashed session builds the same parser."""
+        streams = self.manifest.setdefault("streams", {})
+        streams.setdefault(stream, {})["parser"] = dict(parser)
+        self._write_manifest()
+
     @property
     def counters(self) -> dict[str, dict[str, int]]:
         """A copy of the per-stream counters so far."""
@@ -469,6 +477,11 @@ class Session:
     def raw(self, stream: str) -> pl.LazyFrame:
         """The raw frames of one stream."""
         return self.frame(RAW_PREFIX + stream)
+
+    def stream_parser(self, stream: str) -> dict[str, Any] | None:
+        """The parser identity recorded for raw ``stream`` (None for sessions that predate it)."""
+        parser = self.manifest.get("streams", {}).get(stream, {}).get("parser")
+        return dict(parser) if isinstance(parser, dict) else None
 
     @property
     def summary(self) -> dict[str, Any]:

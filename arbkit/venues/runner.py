@@ -21,6 +21,7 @@ from arbkit.core.errors import StorageError
 from arbkit.core.events import EventRow, RawFrame
 from arbkit.core.retry import Backoff
 from arbkit.core.sink import Sink
+from arbkit.venues.parsers import identity_of
 
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 """Largest frame accepted (a full Coinbase BTC-USD snapshot is ~5 MB)."""
@@ -130,6 +131,25 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def deliver(
+    protocol: FeedProtocol, sink: Sink, text: str, recv_ns: int, conn_id: int, frame_no: int
+) -> bool:
+    """Hand one received frame to the protocol: the per-frame step live and replay share
+    (`arbkit.replay.player`). A parser bug must not end the recording: it is recorded (at the
+    frame's receive time), counted, and answered with a reconnect; returns False then."""
+    try:
+        protocol.on_message(text, recv_ns)
+    except StorageError:
+        raise
+    except Exception as exc:
+        detail = f"frame {frame_no} broke the parser: {describe(exc)}"
+        sink.write(EventRow(recv_ns, protocol.stream, conn_id, "error", "", detail, None, None))
+        sink.count(protocol.stream, "errors")
+        protocol.reconnect_reason = f"parser error ({type(exc).__name__})"
+        return False
+    return True
+
+
 def _guarded(conn: _Connection, what: str, call: Callable[[], None]) -> None:
     """Run a protocol callback; a bug in it is recorded and answered with a reconnect, never
     allowed to end the feed (the raw frames are kept, so the data can be re-derived)."""
@@ -154,6 +174,7 @@ async def run_feed(
 ) -> None:
     """Keep ``protocol`` connected and fed until ``stop`` is set."""
     backoff = backoff or Backoff()
+    sink.declare_stream(protocol.stream, identity_of(protocol))
     owns_http = http is None
     session = http or aiohttp.ClientSession()
     conn = _Connection(protocol, sink, session)
@@ -245,11 +266,7 @@ async def _read_loop(
     """
     loop = asyncio.get_running_loop()
     sink, stream = conn.sink, conn.stream
-    write_raw, on_message, take_outgoing = (
-        sink.write_raw,
-        protocol.on_message,
-        protocol.take_outgoing,
-    )
+    write_raw, take_outgoing = sink.write_raw, protocol.take_outgoing
     take_http = conn.requester.take_http if conn.requester is not None else None
     text_kind, binary_kind = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
     last_alive = loop.time()
@@ -284,15 +301,7 @@ async def _read_loop(
                         conn.frame_no += 1
                         raw = RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text)
                         write_raw(stream, raw)
-                        try:
-                            on_message(text, recv)
-                        except StorageError:
-                            raise
-                        except Exception as exc:  # a parser bug must not end the recording
-                            detail = f"frame {conn.frame_no} broke the parser: {describe(exc)}"
-                            conn.event("error", detail)
-                            sink.count(stream, "errors")
-                            protocol.reconnect_reason = f"parser error ({type(exc).__name__})"
+                        if not deliver(protocol, sink, text, recv, conn.conn_id, conn.frame_no):
                             break
                     elif kind is aiohttp.WSMsgType.PING:
                         ping = msg.data
