@@ -26,7 +26,7 @@ import re
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,6 +152,15 @@ def _column_builder(field: pa.Field) -> Callable[[list[Row]], pa.Array]:
     if dtype is not None:
         return lambda rows: pa.array(np.fromiter(map(get, rows), dtype=dtype, count=len(rows)))
     return lambda rows: pa.array(list(map(get, rows)), type=field.type)
+
+
+def rows_table(row_type: type[Row], rows: Sequence[Row]) -> pa.Table:
+    """Rows of one type as an Arrow table with the table's schema (as the writer stores them)."""
+    table_schema = schema(row_type)
+    rows = list(rows)
+    return pa.Table.from_arrays(
+        [_column_builder(f)(rows) for f in table_schema], schema=table_schema
+    )
 
 
 class _Buffer:
