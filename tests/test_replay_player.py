@@ -12,10 +12,24 @@ import pytest
 from arbkit.core.config import Env
 from arbkit.core.errors import StorageError
 from arbkit.core.storage import Session, open_session
-from arbkit.replay.player import NOT_FROM_RAW, Player, parser_events, replay_tables
+from arbkit.core.events import EventRow
+from arbkit.core.retry import Backoff
+from arbkit.core.sink import MemorySink
+from arbkit.replay.player import (
+    NOT_FROM_RAW,
+    TRANSPORT_EVENTS,
+    Player,
+    ReplaySink,
+    StreamReplay,
+    parser_events,
+    replay_tables,
+)
 from arbkit.session.record import RecordConfig, record
 from arbkit.sim.world import World
 from arbkit.venues.parsers import build, identity_of
+from arbkit.venues.runner import run_feed
+from arbkit.venues.spot import make_feed
+from tests.sim_spot_support import World as SpotWorld
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -88,3 +102,42 @@ def test_player_streams_and_merges_by_receive_time(session: Session) -> None:
     with pytest.raises(StorageError, match="no raw stream 'nope'"):
         Player(session, ["nope"])
     assert "kalshi_rest" in Player(session).skipped  # no parser: REST bodies lack status/Age
+
+
+def _replayed(sink: MemorySink, stream: str) -> ReplaySink:
+    """``stream``'s raw frames from a live run fed back through its declared parser."""
+    out = ReplaySink()
+    player = StreamReplay(stream, sink.streams[stream], out)
+    for frame in sink.raw[stream]:
+        player.feed(frame)
+    return out
+
+
+async def test_bitstamp_diff_feed_replays_its_rest_snapshots_too() -> None:
+    """REST snapshots fetched by the runner for a diff feed are raw ``http`` frames: a replay
+    aligns the diffs to them as the live feed did."""
+    async with SpotWorld(("bitstamp",)) as w:
+        sink = MemorySink()
+        feed = make_feed("bitstamp", w.eps["bitstamp"], sink, mode="diff")
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_feed(feed, sink, stop=stop, backoff=Backoff(0.05, 0.2)))
+        try:
+            for _ in range(500):
+                if feed.books["btcusd"].valid:
+                    break
+                await asyncio.sleep(0.01)
+            for _ in range(20):
+                w.advance(1)
+                await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await task
+    kinds = [f.kind for f in sink.raw["bitstamp"]]
+    assert "http" in kinds
+    assert sink.streams["bitstamp"]["options"]["mode"] == "diff"
+    out = _replayed(sink, "bitstamp")
+    replayed = [r for r in out.pending if r.TABLE == "spot_book"]
+    assert replayed == sink.rows["spot_book"]
+    assert len(replayed) > 20
+    events = [r for r in out.pending if isinstance(r, EventRow)]
+    assert events == [e for e in sink.events() if e.kind not in TRANSPORT_EVENTS]
