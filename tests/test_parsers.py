@@ -44,7 +44,8 @@ def test_a_kalshi_feed_is_named_by_its_sans_io_protocol() -> None:
     assert identity["options"]["markets"] == ["A", "B"]
     rebuilt = build(identity)
     assert type(rebuilt) is KalshiProtocol
-    assert rebuilt.use_yes_price and rebuilt.markets == {"A", "B"}
+    assert rebuilt.use_yes_price
+    assert rebuilt.markets == {"A", "B"}
     assert isinstance(rebuilt.sink, MemorySink)
 
 
@@ -62,7 +63,7 @@ def test_wire_eras_are_chosen_by_date() -> None:
 def test_a_class_that_moved_is_found_by_name_and_an_unknown_one_is_a_clear_error() -> None:
     moved = {"module": "arbkit.venues.kalshi.gone", "class": "KalshiProtocol", "options": {}}
     assert parser_class(moved) is KalshiProtocol
-    with pytest.raises(ConfigError, match="parser arbkit.nowhere.Nothing is not available"):
+    with pytest.raises(ConfigError, match=r"parser arbkit\.nowhere\.Nothing is not available"):
         parser_class({"module": "arbkit.nowhere", "class": "Nothing"})
 
 

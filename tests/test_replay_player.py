@@ -11,10 +11,10 @@ import pytest
 
 from arbkit.core.config import Env
 from arbkit.core.errors import StorageError
-from arbkit.core.storage import Session, open_session
 from arbkit.core.events import EventRow
 from arbkit.core.retry import Backoff
 from arbkit.core.sink import MemorySink
+from arbkit.core.storage import Session, open_session
 from arbkit.replay.player import (
     NOT_FROM_RAW,
     TRANSPORT_EVENTS,
