@@ -11,7 +11,7 @@ import pytest
 
 from arbkit.core.config import Env
 from arbkit.core.errors import StorageError
-from arbkit.core.events import EventRow
+from arbkit.core.events import EventRow, RawFrame
 from arbkit.core.retry import Backoff
 from arbkit.core.sink import MemorySink
 from arbkit.core.storage import Session, open_session
@@ -141,3 +141,25 @@ async def test_bitstamp_diff_feed_replays_its_rest_snapshots_too() -> None:
     assert len(replayed) > 20
     events = [r for r in out.pending if isinstance(r, EventRow)]
     assert events == [e for e in sink.events() if e.kind not in TRANSPORT_EVENTS]
+
+
+def test_markets_added_and_dropped_from_outside_the_protocol_are_applied_again() -> None:
+    """Discovery adds and drops Kalshi markets through the feed; the raw stream has only the
+    commands that caused, and the replay makes the same changes from them."""
+    identity = identity_of(build({"module": "", "class": "KalshiProtocol"}))  # found by name
+    replay = StreamReplay("kalshi_ws", {**identity, "options": {"markets": ["A"]}}, ReplaySink())
+    sent = [
+        '{"id":9,"cmd":"update_subscription","params":{"sid":1,"market_tickers":["B"],'
+        '"action":"add_markets"}}',
+        '{"id":10,"cmd":"update_subscription","params":{"sid":1,"market_tickers":["A"],'
+        '"action":"delete_markets"}}',
+    ]
+    replay.feed(RawFrame(1, 1, 1, "connect", "ws://x"))
+    replay.feed(RawFrame(2, 1, 2, "send", sent[0]))
+    assert replay.protocol.markets == {"A", "B"}
+    assert "B" in replay.protocol.books
+    replay.feed(RawFrame(3, 1, 3, "send", sent[1]))
+    assert replay.protocol.markets == {"B"}
+    replay.feed(RawFrame(4, 1, 4, "send", "not a command"))  # ignored
+    replay.feed(RawFrame(5, 1, 5, "disconnect", "closed by server"))
+    assert not replay.protocol.connected

@@ -206,7 +206,7 @@ def parser_class(identity: Mapping[str, Any]) -> type:
     module, name = str(identity.get("module", "")), str(identity.get("class", ""))
     try:
         found = getattr(importlib.import_module(module), name, None)
-    except ImportError:
+    except (ImportError, ValueError):  # gone, or no module named at all
         found = None
     if found is None and name in _known_classes():
         module, name = _known_classes()[name]
