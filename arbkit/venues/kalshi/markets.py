@@ -341,16 +341,24 @@ _TS_MEMO: dict[str, int] = {}
 def delta_values(frame: DeltaFrame) -> Delta:
     """A delta of any era as exact values; exact strings win over legacy integers, venue time
     is ``ts_ms``, else ``ts``, else ``sending_ts_ms``. ValueError if price or size is missing
-    or out of range."""
+    or out of range. (Memo reads inlined: this is the replay hot path of old recordings.)"""
     m = frame.msg
-    if m.price_dollars is not None:
-        price = dollars_e4(m.price_dollars)
+    text = m.price_dollars
+    if text is not None:
+        price = DOLLARS_MEMO.get(text)
+        if price is None:
+            price = dollars_e4(text)
     elif m.price is not None:
-        price = cents_e4(m.price)
+        price = m.price * 100
+        if not 0 <= price <= KALSHI_PRICE_SCALE:
+            raise ValueError(f"legacy price {m.price!r} is not integer cents")
     else:
         raise ValueError("delta without price_dollars or price")
-    if m.delta_fp is not None:
-        qty = fp_e2(m.delta_fp)
+    text = m.delta_fp
+    if text is not None:
+        qty = FP_MEMO.get(text)
+        if qty is None:
+            qty = fp_e2(text)
     elif m.delta is not None:
         qty = m.delta * 100
     else:
@@ -358,13 +366,13 @@ def delta_values(frame: DeltaFrame) -> Delta:
     exch: int | None
     if m.ts_ms is not None:
         exch = m.ts_ms * 1_000_000
-    elif m.ts is not None:
-        exch = _TS_MEMO.get(m.ts)
+    elif (ts := m.ts) is not None:
+        exch = _TS_MEMO.get(ts)
         if exch is None:
-            exch = rfc3339_ns(m.ts)
+            exch = rfc3339_ns(ts)
             if len(_TS_MEMO) >= _CACHE_LIMIT:
                 _TS_MEMO.clear()
-            _TS_MEMO[m.ts] = exch
+            _TS_MEMO[ts] = exch
     else:
         exch = None if frame.sending_ts_ms is None else frame.sending_ts_ms * 1_000_000
     return frame.sid, frame.seq, m.market_ticker, m.side, price, qty, exch
