@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from arbkit.core.config import Env
+from arbkit.core.config import Endpoint, Env
 from arbkit.core.errors import StorageError
 from arbkit.core.events import EventRow, RawFrame
 from arbkit.core.retry import Backoff
@@ -32,6 +32,8 @@ from arbkit.venues.spot import make_feed
 from tests.sim_spot_support import World as SpotWorld
 
 pytestmark = pytest.mark.timeout(180)
+
+SPOT_ENDPOINT = Endpoint(ws="ws://127.0.0.1:9", rest="http://127.0.0.1:9")
 
 FAULTS = "drop=4s,gap=0.01,dup=0.01,malformed=0.002"
 PARSED = (
@@ -163,3 +165,22 @@ def test_markets_added_and_dropped_from_outside_the_protocol_are_applied_again()
     replay.feed(RawFrame(4, 1, 4, "send", "not a command"))  # ignored
     replay.feed(RawFrame(5, 1, 5, "disconnect", "closed by server"))
     assert not replay.protocol.connected
+
+
+def test_a_parser_bug_in_a_guarded_callback_is_recorded_not_raised() -> None:
+    identity = identity_of(make_feed("coinbase", SPOT_ENDPOINT, MemorySink()))
+    replay = StreamReplay("coinbase", identity, ReplaySink())
+
+    def broken(conn_id: int, now_ns: int) -> None:
+        raise RuntimeError("boom")
+
+    replay.protocol.on_open = broken
+    replay.feed(RawFrame(7, 1, 1, "connect", "ws://x"))
+    (event,) = replay.sink.pending
+    assert isinstance(event, EventRow)
+    assert (event.recv_ns, event.kind, event.detail) == (
+        7,
+        "error",
+        "on_open failed: RuntimeError: boom",
+    )
+    assert replay.sink.counters["coinbase"]["errors"] == 1

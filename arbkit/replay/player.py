@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,11 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from arbkit.core.errors import StorageError
-from arbkit.core.events import RawFrame, Row, row_type_of
+from arbkit.core.events import EventRow, RawFrame, Row, row_type_of
 from arbkit.core.storage import Session, open_session, rows_table
 from arbkit.venues.kalshi.protocol import MARKET_CHANNELS, KalshiProtocol
 from arbkit.venues.parsers import ERAS, Identity, build, for_date
-from arbkit.venues.runner import HttpRequester, deliver
+from arbkit.venues.runner import HttpRequester, deliver, describe
 
 BATCH_ROWS = 4096
 """Raw frames read at a time per stream (bounds the player's memory)."""
@@ -104,7 +104,7 @@ class StreamReplay:
         elif kind == "connect":
             self.connected = True
             self.requests.clear()
-            protocol.on_open(frame.conn_id, t)
+            self._guarded("on_open", lambda: protocol.on_open(frame.conn_id, t), frame)
         elif kind == "disconnect":
             self.connected = False
             self.requests.clear()
@@ -119,11 +119,26 @@ class StreamReplay:
                 self.sink.count(self.stream, "replay_unmatched_http")
             else:  # the status is not recorded: a body is a 200, an error a failed request
                 status = 200 if kind == "http" else 0
-                self.requester.on_http_response(request, status, frame.payload, t)
+                on_http = self.requester.on_http_response
+                self._guarded(
+                    "on_http_response", lambda: on_http(request, status, frame.payload, t), frame
+                )
         elif kind == "error":
             refused = _HTTP_STATUS.search(frame.payload)
             protocol.on_connect_error(t, int(refused.group(1)) if refused else None, frame.payload)
         self._drain()
+
+    def _guarded(self, what: str, call: Callable[[], None], frame: RawFrame) -> None:
+        """A callback the runner guards live: a bug in it is recorded, not raised (as live,
+        but at the raw frame's time)."""
+        try:
+            call()
+        except Exception as exc:
+            detail = f"{what} failed: {describe(exc)}"
+            self.sink.write(
+                EventRow(frame.recv_ns, self.stream, frame.conn_id, "error", "", detail, None, None)
+            )
+            self.sink.count(self.stream, "errors")
 
     def _drain(self) -> None:
         """Take what the parser queued to send (the live client's sends are in the stream)."""
