@@ -153,40 +153,45 @@ def eras() -> list[dict[str, object]]:
     return rows
 
 
-def _session(frames: list[str], out: Path) -> Path:
-    """A session holding ``frames`` as raw/kalshi_ws, with its parser declared."""
-    proto = KalshiProtocol(NullSink())
+STREAMS = ("kalshi_ws", "kalshi_ws_b")
+
+
+def _session(streams: dict[str, list[str]], out: Path) -> Path:
+    """A session holding each stream's frames raw (interleaved in time), parsers declared."""
     with SessionWriter.create(out, "bench") as writer:
-        writer.declare_stream("kalshi_ws", identity_of(proto))
-        t = 1_795_000_000_000_000_000
-        writer.write_raw("kalshi_ws", RawFrame(t, 1, 0, "connect", "replay"))
-        for i, text in enumerate(frames, start=1):
-            writer.write_raw("kalshi_ws", RawFrame(t + i * 1000, 1, i, "frame", text))
+        t0 = 1_795_000_000_000_000_000
+        for k, (stream, frames) in enumerate(streams.items()):
+            proto = KalshiProtocol(NullSink(), stream=stream)
+            writer.declare_stream(stream, identity_of(proto))
+            writer.write_raw(stream, RawFrame(t0 + k, 1, 0, "connect", "replay"))
+            for i, text in enumerate(frames, start=1):
+                writer.write_raw(stream, RawFrame(t0 + i * 1000 + k, 1, i, "frame", text))
     return writer.path
 
 
 def replay() -> list[dict[str, object]]:
-    frames = era_frames("current")
+    streams = {s: era_frames("current", FRAMES // 2, seed=k) for k, s in enumerate(STREAMS)}
+    total = sum(len(f) + 1 for f in streams.values())
     with tempfile.TemporaryDirectory(prefix="arbkit-bench-replay-") as tmp:
-        path = _session(frames, Path(tmp))
+        path = _session(streams, Path(tmp))
 
         def player_rate() -> float:
             t0 = time.thread_time()
             rows = sum(1 for _ in Player(path))
             elapsed = time.thread_time() - t0
-            if rows < len(frames):
+            if rows < total - len(streams):
                 raise RuntimeError("replay wrote fewer rows than frames")
-            return (len(frames) + 1) / elapsed
+            return total / elapsed
 
         replayed = _best(3, player_rate)
-    direct = _best(3, lambda: _arbkit(frames, 1 + len(MARKETS)))
+    direct = _best(3, lambda: _arbkit(streams[STREAMS[0]], 1 + len(MARKETS)))
     return [
         {
-            "name": "raw replay: Parquet -> heap merge -> parser -> rows (Kalshi current era)",
+            "name": "raw replay: Parquet -> heap merge -> parser -> rows (2 Kalshi streams)",
             "value": round(replayed),
             "unit": "frames/s",
             "target": "-",
-            "note": f"{len(frames)} frames; {replayed / direct:.2f}x feeding the parser directly "
+            "note": f"{total} frames; {replayed / direct:.2f}x feeding the parser directly "
             f"({direct:.0f}/s, rows dropped), same run",
         }
     ]

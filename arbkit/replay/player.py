@@ -236,7 +236,8 @@ class Player:
     def frames(self) -> Iterator[tuple[str, RawFrame]]:
         """Every replayed stream's raw frames, merged by ``recv_ns`` (ties: stream order)."""
         iters = [self._keyed(i, stream) for i, stream in enumerate(self.identities)]
-        for _, _, stream, frame in heapq.merge(*iters):
+        merged = heapq.merge(*iters) if len(iters) != 1 else iters[0]
+        for _, _, stream, frame in merged:
             yield stream, frame
 
     def _keyed(self, i: int, stream: str) -> Iterator[tuple[int, int, str, RawFrame]]:
