@@ -184,3 +184,39 @@ def test_a_parser_bug_in_a_guarded_callback_is_recorded_not_raised() -> None:
         "on_open failed: RuntimeError: boom",
     )
     assert replay.sink.counters["coinbase"]["errors"] == 1
+
+
+async def test_a_refused_rest_snapshot_and_its_timer_driven_retry_replay() -> None:
+    """A 503 is recorded with its status; the retry the live feed sent from a timer tick is
+    recognised in the raw stream and the replayed feed ticks there too."""
+    async with SpotWorld(("bitstamp",)) as w:
+        w.sim.inject("bitstamp", "http5xx")
+        sink = MemorySink()
+        feed = make_feed("bitstamp", w.eps["bitstamp"], sink, mode="diff")
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_feed(feed, sink, stop=stop, backoff=Backoff(0.05, 0.2), timer_interval=0.05)
+        )
+        try:
+            for _ in range(1000):
+                if feed.books["btcusd"].valid:
+                    break
+                w.advance(1)
+                await asyncio.sleep(0.01)
+        finally:
+            stop.set()
+            await task
+    raw = sink.raw["bitstamp"]
+    assert any(f.kind == "error" and f.payload.startswith("HTTP 503 ") for f in raw)
+    assert [f.kind for f in raw].count("http") >= 1
+    out = _replayed(sink, "bitstamp")
+    assert "replay_unmatched_http" not in out.counters["bitstamp"]
+    assert [r for r in out.pending if r.TABLE == "spot_book"] == sink.rows["spot_book"]
+    live = [e for e in sink.events() if e.kind not in TRANSPORT_EVENTS]
+    replayed = [r for r in out.pending if isinstance(r, EventRow)]
+
+    def same(e: EventRow) -> tuple[object, ...]:  # the retry delay in the detail is jittered
+        return (e.recv_ns, e.kind, e.subject, e.detail.partition("; again in")[0])
+
+    assert [same(e) for e in replayed] == [same(e) for e in live]
+    assert any(e.detail.startswith("REST snapshot: HTTP 503") for e in replayed)

@@ -57,6 +57,17 @@ as the ticks are not recorded. Kalshi's timer-driven resync escalations (snapsho
 are ``resync`` events like the frame-driven ones and differ too where they occur."""
 
 _HTTP_STATUS = re.compile(r"HTTP (\d{3})")
+_HTTP_ERROR = re.compile(r"HTTP (\d{3}) ")
+QUEUED_KEPT = 1000
+"""Queued texts remembered per stream while their sends are awaited (bounded)."""
+
+
+def _http_reply(kind: str, payload: str) -> tuple[int, str]:
+    """Status and body of a recorded GET reply (`arbkit.venues.runner.http_record`)."""
+    if kind == "http":
+        return 200, payload
+    m = _HTTP_ERROR.match(payload)
+    return (int(m.group(1)), payload[m.end() :]) if m else (0, payload)
 
 
 class ReplaySink:
@@ -91,6 +102,11 @@ class StreamReplay:
         self.protocol: Any = build(identity, sink)
         self.requester = self.protocol if isinstance(self.protocol, HttpRequester) else None
         self.requests: deque[Any] = deque()
+        """GETs the parser asked for, awaiting their recorded replies (in order)."""
+        self.unsent: deque[Any] = deque()
+        """Those GETs whose recorded ``send`` has not come yet."""
+        self.queued: deque[str] = deque(maxlen=QUEUED_KEPT)
+        """Texts the parser queued whose recorded ``send`` has not come yet."""
         self.connected = False
         self.frames = 0
 
@@ -103,30 +119,52 @@ class StreamReplay:
             deliver(protocol, self.sink, frame.payload, t, frame.conn_id, frame.frame_no)
         elif kind == "connect":
             self.connected = True
-            self.requests.clear()
+            self._forget()
             self._guarded("on_open", lambda: protocol.on_open(frame.conn_id, t), frame)
         elif kind == "disconnect":
             self.connected = False
-            self.requests.clear()
+            self._forget()
             protocol.on_close(t, frame.payload)
             protocol.reconnect_reason = None
         elif kind == "send":
             if isinstance(protocol, KalshiProtocol):
                 _kalshi_sent(protocol, frame.payload, t)
+            elif not self._expected(frame.payload):
+                # the live protocol sent this from a timer tick just before: tick it here
+                self._guarded("on_timer", lambda: protocol.on_timer(t), frame)
+                self._drain()
+                self._expected(frame.payload)
         elif kind == "http" or (kind == "error" and self.connected and self.requests):
             request = self.requests.popleft() if self.requests else None
             if request is None or self.requester is None:
                 self.sink.count(self.stream, "replay_unmatched_http")
-            else:  # the status is not recorded: a body is a 200, an error a failed request
-                status = 200 if kind == "http" else 0
+            else:
+                status, text = _http_reply(kind, frame.payload)
                 on_http = self.requester.on_http_response
-                self._guarded(
-                    "on_http_response", lambda: on_http(request, status, frame.payload, t), frame
-                )
+                self._guarded("on_http_response", lambda: on_http(request, status, text, t), frame)
         elif kind == "error":
             refused = _HTTP_STATUS.search(frame.payload)
             protocol.on_connect_error(t, int(refused.group(1)) if refused else None, frame.payload)
         self._drain()
+
+    def _expected(self, sent: str) -> bool:
+        """Whether the replayed parser had queued what the live client sent (and take it)."""
+        if sent.startswith("GET "):
+            if self.unsent:
+                self.unsent.popleft()
+                return True
+            return False
+        if sent in self.queued:
+            while self.queued.popleft() != sent:
+                pass
+            return True
+        return False
+
+    def _forget(self) -> None:
+        """A connection began or ended: the runner cancels its GETs, and sends start afresh."""
+        self.requests.clear()
+        self.unsent.clear()
+        self.queued.clear()
 
     def _guarded(self, what: str, call: Callable[[], None], frame: RawFrame) -> None:
         """A callback the runner guards live: a bug in it is recorded, not raised (as live,
@@ -141,10 +179,12 @@ class StreamReplay:
             self.sink.count(self.stream, "errors")
 
     def _drain(self) -> None:
-        """Take what the parser queued to send (the live client's sends are in the stream)."""
-        self.protocol.take_outgoing()
+        """Take what the parser queued to send (kept to tell its own sends from a timer's)."""
+        self.queued.extend(self.protocol.take_outgoing())
         if self.requester is not None:
-            self.requests.extend(self.requester.take_http())
+            gets = self.requester.take_http()
+            self.requests.extend(gets)
+            self.unsent.extend(gets)
 
 
 def _kalshi_sent(protocol: KalshiProtocol, text: str, t_ns: int) -> None:

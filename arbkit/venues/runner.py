@@ -112,7 +112,7 @@ class _Connection:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             text, status = describe(exc), 0
         recv = now_ns()
-        self.record("http" if status else "error", text, recv)
+        self.record(*http_record(status, text), recv)
         _guarded(
             self,
             "on_http_response",
@@ -122,6 +122,15 @@ class _Connection:
     def cancel_gets(self) -> None:
         for task in self.gets:
             task.cancel()
+
+
+def http_record(status: int, text: str) -> tuple[str, str]:
+    """How a GET's reply is recorded raw: a 200 body as kind ``http``; any other status as
+    ``error`` with ``HTTP <status> `` before the body, and a failed request (status 0) as
+    ``error`` with the reason, so a replay hands the protocol the same status and text."""
+    if status == 200:
+        return "http", text
+    return "error", f"HTTP {status} {text}" if status else text
 
 
 def describe(exc: BaseException) -> str:
