@@ -215,8 +215,5 @@ async def test_a_refused_rest_snapshot_and_its_timer_driven_retry_replay() -> No
     live = [e for e in sink.events() if e.kind not in TRANSPORT_EVENTS]
     replayed = [r for r in out.pending if isinstance(r, EventRow)]
 
-    def same(e: EventRow) -> tuple[object, ...]:  # the retry delay in the detail is jittered
-        return (e.recv_ns, e.kind, e.subject, e.detail.partition("; again in")[0])
-
-    assert [same(e) for e in replayed] == [same(e) for e in live]
+    assert replayed == live  # the retry delays too: the feed's jitter is seeded per symbol
     assert any(e.detail.startswith("REST snapshot: HTTP 503") for e in replayed)
