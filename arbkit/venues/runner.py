@@ -226,10 +226,11 @@ async def _connect_once(
         return _connect_failed(protocol, conn, None, f"cannot connect: {describe(exc)}")
 
     conn.conn_id += 1
-    conn.record("connect", url)
+    opened = now_ns()  # the protocol opens at the time recorded (a replay opens it then too)
+    conn.record("connect", url, opened)
     conn.event("connect", url)
     backoff.connected(time.monotonic())
-    _guarded(conn, "on_open", lambda: protocol.on_open(conn.conn_id, now_ns()))
+    _guarded(conn, "on_open", lambda: protocol.on_open(conn.conn_id, opened))
     reason = "closed by server"
     try:
         await conn.flush_outgoing(ws)
