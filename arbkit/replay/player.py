@@ -6,9 +6,11 @@ the transport fed it live: ``connect`` / ``disconnect`` markers open and close t
 connection, each ``frame`` goes through `arbkit.venues.runner.deliver` (the runner's own
 per-frame step), ``http`` / ``error`` replies go to the protocol's HTTP handler, and the
 commands the live client sent (``send``) that came from outside the protocol (Kalshi markets
-added or dropped by discovery) are applied again. Streams are merged by ``recv_ns`` with a heap
-over per-stream iterators of Parquet record batches, so memory stays bounded however long the
-session; the rows the parsers emit are yielded as they come.
+added or dropped by discovery) are applied again. Timer ticks are not recorded; where a spot
+feed sent something its replayed parser had not queued (a heartbeat, a REST retry), the live
+tick that sent it is inferred and the parser's timer runs at that time. Streams are merged by
+``recv_ns`` with a heap over per-stream iterators of Parquet record batches, so memory stays
+bounded however long the session; the rows the parsers emit are yielded as they come.
 
 What a replay reproduces exactly: the rows a parser writes in response to received data
 (``kalshi_book``, ``kalshi_trades``, ``kalshi_ticker``, ``kalshi_lifecycle``,
@@ -52,9 +54,10 @@ NOT_FROM_RAW: dict[str, str] = {
 TRANSPORT_EVENTS = ("connect", "disconnect", "reconnect")
 """Event kinds the transport writes at wall-clock time (the raw markers carry the same facts)."""
 TIMER_EVENTS: dict[str, tuple[str, ...]] = {"": ("stale",), "kalshi_ws": ("crossed", "stale")}
-"""Event kinds parsers write on their timer ticks, by stream ("": every stream): not replayed,
-as the ticks are not recorded. Kalshi's timer-driven resync escalations (snapshots overdue)
-are ``resync`` events like the frame-driven ones and differ too where they occur."""
+"""Event kinds parsers write on their timer ticks, by stream ("": every stream): not replayed
+exactly, as only the ticks that sent something can be inferred. Kalshi's timer-driven resync
+escalations (snapshots overdue) are ``resync`` events like the frame-driven ones and differ
+too where they occur."""
 
 _HTTP_STATUS = re.compile(r"HTTP (\d{3})")
 _HTTP_ERROR = re.compile(r"HTTP (\d{3}) ")
