@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -155,6 +155,9 @@ class _Tap:
 
     def write_raw(self, stream: str, frame: RawFrame) -> None:
         self.inner.write_raw(stream, frame)
+
+    def declare_stream(self, stream: str, parser: Mapping[str, Any]) -> None:
+        self.inner.declare_stream(stream, parser)
 
     def count(self, stream: str, counter: str, n: int = 1) -> None:
         self.inner.count(stream, counter, n)
