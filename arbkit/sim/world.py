@@ -8,6 +8,7 @@ it in-process; tests use it as the network peer.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,9 +24,21 @@ from arbkit.sim.kalshi.server import KalshiSim
 from arbkit.sim.path import PricePath
 from arbkit.sim.spot.sim import SpotSim
 
+READY_TIMEOUT_S = 30.0
+"""How long `World.start` waits for the world to be ready before giving up."""
+
 
 class World:
-    """Kalshi + spot venues served by one aiohttp app; use as an async context manager."""
+    """Kalshi + spot venues served by one aiohttp app; use as an async context manager.
+
+    Knobs (documented keywords; `kalshi_options` / `spot_options` reach every other one):
+    ``rest_cache_s`` the CDN cache age of Kalshi's unsigned REST reads (default 15 s, 0 =
+    none), ``maker_lag_s`` how late Kalshi's market makers follow fair value (default 5 s),
+    ``ws_delay_s`` the one-way delivery delay of every Kalshi WebSocket frame (default 0),
+    ``maintenance`` whether ``/exchange/status`` follows Kalshi's weekly Thursday
+    03:00-05:00 ET trading pause (default off). `start` returns only once the world is
+    ready: every Kalshi series has an open, quoted market and every spot book is quoted.
+    """
 
     def __init__(
         self,
@@ -35,10 +48,20 @@ class World:
         era: str = "current",
         venues: Sequence[str] = VENUES,
         key_dir: Path | None = None,
+        rest_cache_s: float = 15.0,
+        maker_lag_s: float = 5.0,
+        ws_delay_s: float = 0.0,
+        maintenance: bool = False,
         kalshi_options: dict[str, Any] | None = None,
         spot_options: dict[str, Any] | None = None,
     ) -> None:
         plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
+        knobs = {
+            "rest_cache_s": rest_cache_s,
+            "mm_lag_s": maker_lag_s,
+            "ws_delay_s": ws_delay_s,
+            "maintenance": maintenance,
+        }
         self.seed = seed
         self.path = PricePath(seed, now_ns())
         self.spot = SpotSim(
@@ -49,7 +72,7 @@ class World:
             seed=seed,
             era=era,  # type: ignore[arg-type]
             faults=plan.for_target("kalshi"),
-            **(kalshi_options or {}),
+            **(knobs | (kalshi_options or {})),
         )
         self._key_dir = key_dir
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -63,7 +86,8 @@ class World:
         return None if value is None else float(value)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> World:
-        """Serve on ``host:port`` (0 = a free port) and generate the sim's API key."""
+        """Serve on ``host:port`` (0 = a free port), generate the sim's API key and return
+        once the world is ready (see the class docstring); `ConfigError` if it cannot be."""
         if self._key_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="arbkit-sim-")
             self._key_dir = Path(self._tmp.name)
@@ -86,6 +110,18 @@ class World:
         bound = self._runner.addresses[0][1]
         self.kalshi.set_address(host, bound)
         self._base_url = f"http://{host}:{bound}"
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_S):
+                await self.kalshi.wait_ready(READY_TIMEOUT_S)
+                while not self.spot.ready():
+                    await asyncio.sleep(self.spot.tick_s)
+        except TimeoutError:
+            await self.stop()
+            msg = (
+                f"the embedded world had no open, quoted market within {READY_TIMEOUT_S:.0f} s "
+                f"(venues {list(self.spot.servers)} gave no index?); check its venues and options"
+            )
+            raise ConfigError(msg) from None
         return self
 
     async def stop(self) -> None:

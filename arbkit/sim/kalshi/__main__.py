@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -62,8 +63,12 @@ async def _serve(args: argparse.Namespace) -> None:
         }
         sys.stdout.write(orjson.dumps(info).decode() + "\n")
         sys.stdout.flush()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # the key dir goes on every exit
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await sim.stop()
 

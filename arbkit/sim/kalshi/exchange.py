@@ -140,6 +140,16 @@ class Exchange:
         no_bid = max(book.no, default=0)
         return bid, book.yes.get(bid, 0), ONE_E4 - no_bid, book.no.get(no_bid, 0)
 
+    def ready(self) -> bool:
+        """Every series of the schedule has an open market and every open market is quoted."""
+        open_series = {m.series for m in self.markets.values() if m.status == "active"}
+        quoted = all(
+            q.lagged is not None
+            for t, q in self.quoters.items()
+            if self.markets[t].status == "active"
+        )
+        return quoted and open_series >= set(self.schedule.series)
+
     def step(self, now_ns: int) -> list[Event]:
         """Advance to ``now_ns``; the events, in the order they happened."""
         out: list[Event] = []

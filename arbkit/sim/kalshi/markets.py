@@ -55,6 +55,33 @@ SERIES: dict[str, Series] = {
 }
 
 
+@dataclass(frozen=True)
+class FeeChange:
+    """A scheduled fee change of a series (``GET /series/fee_changes``)."""
+
+    id: str
+    series_ticker: str
+    fee_type: str
+    fee_multiplier: float
+    scheduled_ns: int
+
+
+MAINTENANCE_WEEKDAY = 3  # Thursday
+MAINTENANCE_HOURS_ET = (3, 5)
+"""Kalshi's weekly maintenance: Thursday 03:00-05:00 US Eastern, trading paused
+(reference §3.1, doc maintenance_and_pauses)."""
+
+
+def maintenance_end_ns(ns: int) -> int | None:
+    """When the weekly maintenance window that ``ns`` falls in ends; None outside it."""
+    t = datetime.fromtimestamp(ns / NS, UTC).astimezone(ET)
+    start, end = MAINTENANCE_HOURS_ET
+    if t.weekday() != MAINTENANCE_WEEKDAY or not start <= t.hour < end:
+        return None
+    resume = t.replace(hour=end, minute=0, second=0, microsecond=0)
+    return int(resume.timestamp()) * NS
+
+
 def event_code(close_ns: int, *, minute: bool) -> str:
     """``26JUL232045`` (with minutes) or ``26AUG2317`` for a close instant, in US Eastern time."""
     t = datetime.fromtimestamp(close_ns / NS, UTC).astimezone(ET)

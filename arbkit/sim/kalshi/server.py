@@ -3,8 +3,9 @@
 Protocol per reference/kalshi-api.md (§2 auth, §3 WS, §4 REST; dated eras in `wire`) and the
 real captures in tests/data/real/kalshi (``ok`` replies to ``update_subscription`` carry
 ``sid``/``seq`` and consume a seq number; one ``subscribed`` per channel; frames end in ``\\n``).
-State lives in the sans-I/O `Exchange`; this module only routes its events to subscribers,
-answers commands and requests, and breaks things on purpose (`Faults` and test hooks).
+State lives in the sans-I/O `Exchange`; this module runs the world loop, routes its events to
+subscribers and breaks things on purpose (`Faults` and test hooks). Commands are answered in
+`commands`, REST in `rest` (behind the `cdn` cache); the vocabulary is in `vocab`.
 
 Run standalone with ``python -m arbkit.sim.kalshi`` (see ``__main__``) or mount on a shared
 aiohttp app with `KalshiSim.setup`.
@@ -22,24 +23,23 @@ faults on demand: `inject`, `drop_connections`, `stall`, `overflow`, `fail_rest`
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
 from aiohttp import WSMsgType, web
 
 from arbkit.core import clock
 from arbkit.core.config import Credentials
 from arbkit.sim.faults import STALL_FOR_S, Faults
 from arbkit.sim.kalshi.auth import KeyRing, Verdict
+from arbkit.sim.kalshi.cdn import CdnCache
+from arbkit.sim.kalshi.commands import CommandHandler, Connection, Subscription
 from arbkit.sim.kalshi.exchange import (
     BookEvent,
     Event,
@@ -49,131 +49,22 @@ from arbkit.sim.kalshi.exchange import (
     TickerEvent,
     TradeEvent,
 )
-from arbkit.sim.kalshi.markets import IndexTape
-from arbkit.sim.kalshi.wire import Era, Json, Wire, data_frame, frame
+from arbkit.sim.kalshi.framing import ws_frames
+from arbkit.sim.kalshi.markets import FeeChange, IndexTape
+from arbkit.sim.kalshi.rest import REST_PREFIX, TIME_HEADER, KalshiRest, RestError, rest_error
+from arbkit.sim.kalshi.vocab import MARKET_FILTERED, SEQUENCED, Channel, ErrorCode
+from arbkit.sim.kalshi.wire import Era, Wire, data_frame, frame
+
+__all__ = ["REST_PREFIX", "TIME_HEADER", "WS_PATH", "KalshiSim"]
 
 log = logging.getLogger(__name__)
 
-REST_PREFIX = "/trade-api/v2"
 WS_PATH = "/trade-api/ws/v2"
-TIME_HEADER = "X-Arbkit-Server-Time-Ns"
-"""Every REST response carries the world's clock in ns (``Date`` only has whole seconds)."""
-
-CHANNELS = ("orderbook_delta", "ticker", "trade", "market_lifecycle_v2", "cfbenchmarks_value")
-PRIVATE_CHANNELS = (
-    "fill",
-    "user_orders",
-    "market_positions",
-    "order_group_updates",
-    "communications",
-)
-"""Accepted (the session is authenticated) but silent: the world has no accounts or orders."""
-SEQUENCED = frozenset({"orderbook_delta", "cfbenchmarks_value"})
-MARKET_FILTERED = frozenset({"orderbook_delta", "ticker", "trade"})
-INDEX_IDS = ("BRTI",)
-
-ERRORS: dict[int, str] = {
-    1: "Unable to process message",
-    2: "Params required",
-    3: "Channels required",
-    4: "Subscription IDs required",
-    5: "Unknown command",
-    7: "Unknown subscription ID",
-    8: "Unknown channel name",
-    11: "Invalid parameter",
-    12: "Exactly one subscription ID is required",
-    13: "Unsupported action",
-    14: "Market Ticker required",
-    15: "Action required",
-    16: "Market not found",
-    17: "Internal error",
-    18: "Command timeout",
-    19: "shard_factor must be > 0",
-    20: "shard_factor is required when shard_key is set",
-    21: "shard_key must be >= 0 and < shard_factor",
-    22: "shard_factor must be <= 100",
-    24: "Index IDs required",
-    25: "Subscription buffer overflow",
-    26: "Subscription market limit exceeded",
-    27: "Too many requests",
-}
-REFUSALS = (17, 18, 27)
-"""Transient refusals the ``refuse`` fault answers a subscribe or update_subscription with
-(reference §3.4). An unsubscribe is never refused: a refused one leaves the server streaming a
-sid the client already dropped, where an injected gap would go unseen (the client's retry of
-a refused unsubscribe is unit-tested instead)."""
 
 InjectKind = Literal["gap", "dup", "malformed"]
 
 
-_HEADERS: dict[int, bytes] = {}
-
-
-def _header(n: int) -> bytes:
-    if n < 126:
-        return bytes((0x81, n))
-    if n < 65536:
-        return b"\x81\x7e" + n.to_bytes(2, "big")
-    return b"\x81\x7f" + n.to_bytes(8, "big")
-
-
-def ws_frames(texts: list[bytes]) -> bytes:
-    """Unmasked server-to-client WebSocket text frames (RFC 6455 §5.2), back to back."""
-    parts: list[bytes] = []
-    append = parts.append
-    headers = _HEADERS
-    for text in texts:
-        n = len(text)
-        header = headers.get(n)
-        if header is None:
-            header = headers[n] = _header(n)
-        append(header)
-        append(text)
-    return b"".join(parts)
-
-
-def error_frame(code: int, cmd_id: int | None = None, **extra: Any) -> bytes:
-    obj: Json = {"type": "error"}
-    if cmd_id:
-        obj["id"] = cmd_id
-    obj["msg"] = {"code": code, "msg": ERRORS[code], **extra}
-    return frame(obj)
-
-
-def _rest_error(status: int, code: str, message: str) -> web.Response:
-    body = {"error": {"code": code, "message": message, "details": "", "service": "sim"}}
-    return web.json_response(body, status=status, dumps=lambda o: orjson.dumps(o).decode())
-
-
-@dataclass(eq=False)
-class Subscription:
-    sid: int
-    channel: str
-    tickers: set[str] | None
-    use_yes_price: bool = False
-    index_ids: set[str] = field(default_factory=set)
-    skip_ticker_ack: bool = False
-    seq: int = 0
-
-
-@dataclass(eq=False)
-class Connection:
-    no: int
-    ws: web.WebSocketResponse
-    transport: asyncio.Transport
-    subs: dict[int, Subscription] = field(default_factory=dict)
-    next_sid: int = 1
-    pending: list[bytes] = field(default_factory=list)
-
-
-class _CmdError(Exception):
-    def __init__(self, code: int, **extra: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.extra = extra
-
-
-class KalshiSim:
+class KalshiSim(CommandHandler, KalshiRest):
     """Kalshi REST + WebSocket servers over one deterministic `Exchange`.
 
     ``index`` gives the world's BRTI at a wall-clock ns (None = no value); ``now_ns`` is the
@@ -184,6 +75,12 @@ class KalshiSim:
     ``math.inf`` = as fast as the readers take them). ``buffer_limit`` is the per-connection
     outbound buffer (bytes) beyond which subscriptions are dropped with error 25;
     ``market_limit`` the markets one subscription may hold (error 26 beyond).
+    ``rest_cache_s`` is the CDN cache age of unsigned REST reads (0 = none); ``ws_delay_s``
+    holds every outgoing WebSocket frame back that long (a network's one-way delay; the
+    error-25 buffer check sees only bytes already written); ``maintenance`` makes
+    ``/exchange/status`` follow Kalshi's weekly Thursday 03:00-05:00 ET trading pause;
+    ``fee_changes`` are listed by ``/series/fee_changes``. `ready` turns true (and stays) once
+    every series has an open market and every open market has been quoted.
     """
 
     def __init__(
@@ -206,11 +103,18 @@ class KalshiSim:
         delta_rate: float = 0.0,
         buffer_limit: int = 32 * 1024 * 1024,
         market_limit: int = 10_000,
+        ws_delay_s: float = 0.0,
+        maintenance: bool = False,
+        fee_changes: Sequence[FeeChange] = (),
     ) -> None:
         self.wire = Wire(era)
         self.era = era
         self.faults = faults or Faults()
-        self.rest_cache_s = rest_cache_s
+        self.cdn = CdnCache(rest_cache_s)
+        self.ws_delay_s = ws_delay_s
+        self.maintenance = maintenance
+        self.fee_changes = fee_changes
+        self.ready = False
         self.ping_interval = ping_interval
         self.now_ns = now_ns
         self.tick_s = tick_s
@@ -236,7 +140,6 @@ class KalshiSim:
         self._runner: web.AppRunner | None = None
         self._host = "127.0.0.1"
         self._port = 0
-        self._cache: dict[str, tuple[float, int, bytes]] = {}
         self._inject: dict[str, int] = {"gap": 0, "dup": 0, "malformed": 0}
         self._injecting = False
         self._random_faults = any(self.faults.get(n) > 0 for n in ("gap", "dup", "malformed"))
@@ -261,6 +164,11 @@ class KalshiSim:
     # --- lifecycle --------------------------------------------------------------------------
 
     @property
+    def rest_cache_s(self) -> float:
+        """The CDN cache age of unsigned REST reads (the constructor's ``rest_cache_s``)."""
+        return self.cdn.ttl_s
+
+    @property
     def rest_url(self) -> str:
         return f"http://{self._host}:{self._port}{REST_PREFIX}"
 
@@ -274,16 +182,7 @@ class KalshiSim:
 
     def routes(self) -> list[web.RouteDef]:
         """The REST and WS routes, for mounting on a shared app."""
-        p = REST_PREFIX
-        return [
-            web.get(WS_PATH, self._ws),
-            web.get(f"{p}/markets", self._markets),
-            web.get(f"{p}/markets/{{ticker}}", self._market),
-            web.get(f"{p}/markets/{{ticker}}/orderbook", self._orderbook),
-            web.get(f"{p}/series/{{ticker}}", self._series),
-            web.get(f"{p}/exchange/status", self._exchange_status),
-            web.route("*", f"{p}/{{tail:.*}}", self._not_found),
-        ]
+        return [web.get(WS_PATH, self._ws), *self.rest_routes()]
 
     def setup(self, app: web.Application) -> None:
         """Mount on ``app``; the world runs from the app's startup to its shutdown."""
@@ -367,7 +266,7 @@ class KalshiSim:
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait until every frame produced so far has left the outbound buffers."""
         deadline = time.monotonic() + timeout
-        while any(c.transport.get_write_buffer_size() for c in self._conns.values()):
+        while any(c.delayed or c.transport.get_write_buffer_size() for c in self._conns.values()):
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.002)
@@ -401,7 +300,7 @@ class KalshiSim:
         n = 0
         for conn in self._conns.values():
             for sub in list(conn.subs.values()):
-                if sub.sid == sid or (sid is None and sub.channel == "orderbook_delta"):
+                if sub.sid == sid or (sid is None and sub.channel == Channel.ORDERBOOK_DELTA):
                     self._drop_sub(conn, sub)
                     n += 1
             self._flush(conn)
@@ -418,6 +317,14 @@ class KalshiSim:
         self._dispatch(self.exchange.step(self.now_ns()))
         for conn in list(self._conns.values()):
             self._flush(conn)
+        if not self.ready and self.exchange.ready():
+            self.ready = True
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Wait until `ready` (every series open and quoted); `TimeoutError` after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            while not self.ready:
+                await asyncio.sleep(self.tick_s)
 
     async def _world_loop(self) -> None:
         drop_mean = self.faults.get("drop")
@@ -491,7 +398,7 @@ class KalshiSim:
         routes: dict[str, list[tuple[Connection, Subscription]]] = {}
         for conn in self._conns.values():
             for sub in conn.subs.values():
-                if sub.channel == "orderbook_delta" and sub.tickers:
+                if sub.channel == Channel.ORDERBOOK_DELTA and sub.tickers:
                     for t in sub.tickers:
                         routes.setdefault(t, []).append((conn, sub))
         self._book_routes = routes
@@ -538,21 +445,51 @@ class KalshiSim:
         texts, conn.pending = conn.pending, []
         if self._is_stalled(conn) or conn.transport.is_closing():
             return
-        conn.transport.write(ws_frames(texts))
+        self._write(conn, ws_frames(texts))
         self.counters["frames"] += len(texts)
         if conn.transport.get_write_buffer_size() > self.buffer_limit:
             for sub in list(conn.subs.values()):
-                if sub.channel == "orderbook_delta":
+                if sub.channel == Channel.ORDERBOOK_DELTA:
                     self._drop_sub(conn, sub)
             texts, conn.pending = conn.pending, []
-            conn.transport.write(ws_frames(texts))
+            self._write(conn, ws_frames(texts))
+
+    def _write(self, conn: Connection, data: bytes) -> None:
+        """Write now, or after ``ws_delay_s`` through the connection's courier (in order)."""
+        if self.ws_delay_s <= 0:
+            conn.transport.write(data)
+            return
+        conn.delayed.append((asyncio.get_running_loop().time() + self.ws_delay_s, data))
+        if conn.courier is None:
+            conn.courier = asyncio.create_task(self._courier(conn))
+
+    @staticmethod
+    async def _courier(conn: Connection) -> None:
+        loop = asyncio.get_running_loop()
+        while conn.delayed:
+            due, data = conn.delayed[0]
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
+            conn.delayed.popleft()
+            if not conn.transport.is_closing():
+                conn.transport.write(data)
+        conn.courier = None
 
     def _drop_sub(self, conn: Connection, sub: Subscription) -> None:
         conn.subs.pop(sub.sid, None)
         self._routes_dirty = True
         self.counters["overflows"] += 1
         conn.pending.append(
-            frame({"type": "error", "sid": sub.sid, "msg": {"code": 25, "msg": ERRORS[25]}})
+            frame(
+                {
+                    "type": "error",
+                    "sid": sub.sid,
+                    "msg": {
+                        "code": int(ErrorCode.BUFFER_OVERFLOW),
+                        "msg": ErrorCode.BUFFER_OVERFLOW.message,
+                    },
+                }
+            )
         )
 
     def _dispatch(self, events: Iterable[Event]) -> None:
@@ -575,29 +512,33 @@ class KalshiSim:
             if isinstance(ev, IndexEvent):
                 kind, channel, msg, ticker = (
                     "cfbenchmarks_value",
-                    "cfbenchmarks_value",
+                    Channel.CFBENCHMARKS_VALUE,
                     wire.index(ev),
                     "",
                 )
             elif isinstance(ev, TradeEvent):
-                kind, channel, msg, ticker = "trade", "trade", wire.trade(ev), ev.ticker
+                kind, channel, msg, ticker = "trade", Channel.TRADE, wire.trade(ev), ev.ticker
             elif isinstance(ev, EventCreated):
-                kind, channel, ticker = "event_lifecycle", "market_lifecycle_v2", ""
+                kind, channel, ticker = "event_lifecycle", Channel.MARKET_LIFECYCLE_V2, ""
                 msg = wire.event_lifecycle(ev.market)
             elif isinstance(ev, TickerEvent):
                 m = ex.markets[ev.ticker]
-                kind, channel, ticker = "ticker", "ticker", ev.ticker
+                kind, channel, ticker = "ticker", Channel.TICKER, ev.ticker
                 msg = wire.ticker(m, ex.top(ev.ticker), ev.ts_ns)
             else:
                 m = ex.markets[ev.ticker]
-                kind, channel, ticker = "market_lifecycle_v2", "market_lifecycle_v2", ev.ticker
+                kind, channel, ticker = (
+                    "market_lifecycle_v2",
+                    Channel.MARKET_LIFECYCLE_V2,
+                    ev.ticker,
+                )
                 msg = wire.lifecycle(m, ev.event_type, ev.ts_ns)
             ms = wire.sending_ms(ev.ts_ns)
             for conn in conns:
                 for sub in list(conn.subs.values()):
                     if sub.channel != channel:
                         continue
-                    if channel == "cfbenchmarks_value" and not sub.index_ids:
+                    if channel == Channel.CFBENCHMARKS_VALUE and not sub.index_ids:
                         continue
                     if (
                         sub.tickers is not None
@@ -615,7 +556,7 @@ class KalshiSim:
         )
         if verdict is not Verdict.OK:
             self.counters["auth_failures"] += 1
-            return _rest_error(401, "authentication_error", "authentication required")
+            return rest_error(401, RestError.AUTHENTICATION, "authentication required")
         ws = web.WebSocketResponse(
             timeout=2.0, compress=False, autoping=False, max_msg_size=1 << 20
         )
@@ -639,6 +580,8 @@ class KalshiSim:
                     await ws.pong(msg.data)
         finally:
             pinger.cancel()
+            if conn.courier is not None:
+                conn.courier.cancel()
             self._conns.pop(conn.no, None)
             self._routes_dirty = True
         return ws
@@ -648,410 +591,3 @@ class KalshiSim:
             await asyncio.sleep(self.ping_interval)
             if not self._is_stalled(conn) and not conn.transport.is_closing():
                 await conn.ws.ping(b"heartbeat")
-
-    def _command(self, conn: Connection, text: str) -> None:
-        cmd_id: int | None = None
-        try:
-            try:
-                obj = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                raise _CmdError(1) from None
-            if not isinstance(obj, dict):
-                raise _CmdError(1)
-            raw_id = obj.get("id", 0)
-            if not isinstance(raw_id, int) or isinstance(raw_id, bool) or raw_id < 0:
-                raise _CmdError(1)
-            cmd_id = raw_id
-            cmd = obj.get("cmd")
-            if cmd == "list_subscriptions":
-                subs = [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()]
-                conn.pending.append(frame({"type": "ok", "id": cmd_id, "msg": subs}))
-            elif cmd in ("subscribe", "unsubscribe", "update_subscription"):
-                if cmd != "unsubscribe" and self.faults.chance("refuse", self._rng):
-                    self.counters["refused"] += 1
-                    raise _CmdError(self._rng.choice(REFUSALS))
-                params = obj.get("params")
-                if params is None:
-                    raise _CmdError(2)
-                if not isinstance(params, dict):
-                    raise _CmdError(1)
-                if cmd == "subscribe":
-                    self._subscribe(conn, cmd_id, params)
-                elif cmd == "unsubscribe":
-                    self._unsubscribe(conn, cmd_id, params)
-                else:
-                    self._update(conn, cmd_id, params)
-            else:
-                raise _CmdError(5)
-        except _CmdError as e:
-            conn.pending.append(error_frame(e.code, cmd_id, **e.extra))
-        self._flush(conn)
-
-    def _tickers(self, params: Json, channel: str) -> list[str] | None:
-        """The markets a command names for ``channel``; None when it names none.
-
-        ``market_id``/``market_ids`` (UUIDs) filter the ``ticker`` channel only (reference
-        §3.2, 2026-03); for other channels they name nothing.
-        """
-        one, many = params.get("market_ticker"), params.get("market_tickers")
-        if one is not None and many is not None:
-            raise _CmdError(11)
-        if one is not None:
-            if not isinstance(one, str):
-                raise _CmdError(1)
-            return [one]
-        if many is not None:
-            if not isinstance(many, list) or not all(isinstance(t, str) for t in many):
-                raise _CmdError(1)
-            return list(dict.fromkeys(many)) or None
-        ids = params.get("market_id") or params.get("market_ids")
-        if ids is not None and channel == "ticker":
-            wanted = {ids} if isinstance(ids, str) else set(ids)
-            return [m.ticker for m in self.exchange.markets.values() if m.market_id in wanted]
-        return None
-
-    def _known(self, tickers: list[str]) -> None:
-        for t in tickers:
-            if t not in self.exchange.markets:
-                raise _CmdError(16, market_ticker=t)
-
-    def _subscribe(self, conn: Connection, cmd_id: int, params: Json) -> None:
-        channels = params.get("channels")
-        if not channels:
-            raise _CmdError(3)
-        if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
-            raise _CmdError(1)
-        self._check_shards(params)
-        named = {c: self._tickers(params, c) for c in ("orderbook_delta", "ticker")}
-        for tickers in named.values():
-            if tickers:
-                self._known(tickers)
-                if len(tickers) > self.market_limit:
-                    raise _CmdError(26)
-        for channel in channels:
-            tickers = named["ticker" if channel == "ticker" else "orderbook_delta"]
-            if channel not in CHANNELS and channel not in PRIVATE_CHANNELS:
-                conn.pending.append(error_frame(8, cmd_id))
-                continue
-            if channel == "orderbook_delta" and not tickers:
-                conn.pending.append(error_frame(14, cmd_id))
-                continue
-            index_ids: set[str] = set()
-            if channel == "cfbenchmarks_value":
-                ids = params.get("index_ids")
-                if not ids or not isinstance(ids, list):
-                    conn.pending.append(error_frame(24, cmd_id))
-                    continue
-                index_ids = set(INDEX_IDS) if "all" in ids else set(ids) & set(INDEX_IDS)
-            sub = Subscription(
-                sid=conn.next_sid,
-                channel=channel,
-                tickers=set(tickers) if tickers and channel in MARKET_FILTERED else None,
-                use_yes_price=bool(params.get("use_yes_price", False)),
-                index_ids=index_ids,
-                skip_ticker_ack=bool(params.get("skip_ticker_ack", False)),
-            )
-            conn.next_sid += 1
-            conn.subs[sub.sid] = sub
-            self._routes_dirty = True
-            conn.pending.append(
-                frame(
-                    {
-                        "type": "subscribed",
-                        "id": cmd_id,
-                        "msg": {"channel": channel, "sid": sub.sid},
-                    }
-                )
-            )
-            if channel == "orderbook_delta" and tickers:
-                self._snapshots(conn, sub, tickers)
-            elif channel == "ticker" and params.get("send_initial_snapshot") and tickers:
-                for t in tickers:
-                    m = self.exchange.markets[t]
-                    msg = self.wire.ticker(m, self.exchange.top(t), self.now_ns())
-                    self._send_data(conn, sub, "ticker", msg, self.wire.sending_ms(self.now_ns()))
-
-    @staticmethod
-    def _check_shards(params: Json) -> None:
-        factor, key = params.get("shard_factor"), params.get("shard_key")
-        if factor is None:
-            if key is not None:
-                raise _CmdError(20)
-            return
-        if not isinstance(factor, int) or factor <= 0:
-            raise _CmdError(19)
-        if factor > 100:
-            raise _CmdError(22)
-        if key is not None and (not isinstance(key, int) or not 0 <= key < factor):
-            raise _CmdError(21)
-
-    def _snapshots(self, conn: Connection, sub: Subscription, tickers: Iterable[str]) -> None:
-        for t in tickers:
-            m = self.exchange.markets[t]
-            msg = self.wire.snapshot(m, self.exchange.books[t], sub.use_yes_price)
-            self._send_data(conn, sub, "orderbook_snapshot", msg, None)
-
-    def _unsubscribe(self, conn: Connection, cmd_id: int, params: Json) -> None:
-        sids = params.get("sids")
-        if not sids:
-            raise _CmdError(4)
-        if not isinstance(sids, list) or not all(isinstance(s, int) for s in sids):
-            raise _CmdError(1)
-        for sid in sids:
-            sub = conn.subs.pop(sid, None)
-            if sub is None:
-                conn.pending.append(error_frame(7, cmd_id))
-                continue
-            self._routes_dirty = True
-            reply: Json = {"type": "unsubscribed", "id": cmd_id, "sid": sid}
-            if sub.channel in SEQUENCED:
-                sub.seq += 1
-                reply["seq"] = sub.seq
-            conn.pending.append(frame(reply))
-
-    def _update(self, conn: Connection, cmd_id: int, params: Json) -> None:
-        sid = params.get("sid")
-        sids = params.get("sids")
-        if sid is None and isinstance(sids, list) and len(sids) == 1:
-            sid = sids[0]
-        elif sid is not None and sids is not None:
-            sid = None
-        if not isinstance(sid, int) or isinstance(sid, bool):
-            raise _CmdError(12)
-        action = params.get("action")
-        if not action:
-            raise _CmdError(15)
-        sub = conn.subs.get(sid)
-        if sub is None:
-            raise _CmdError(7)
-        if sub.channel == "cfbenchmarks_value":
-            self._update_indices(conn, cmd_id, sub, action, params)
-            return
-        if action not in ("add_markets", "delete_markets", "get_snapshot"):
-            raise _CmdError(13)
-        if sub.channel not in MARKET_FILTERED or (
-            action == "get_snapshot" and sub.channel != "orderbook_delta"
-        ):
-            raise _CmdError(13)
-        tickers = self._tickers(params, sub.channel)
-        if not tickers:
-            raise _CmdError(14)
-        self._known(tickers)
-        current = sub.tickers
-        if current is None:
-            # UNVERIFIED (reference silent): an unfiltered subscription (ticker, trade) covers
-            # every market already; add/delete leave it so and the ok lists no markets
-            pass
-        elif action == "get_snapshot":
-            missing = [t for t in tickers if t not in current]
-            if missing:
-                raise _CmdError(16, market_ticker=missing[0])
-        elif action == "add_markets":
-            tickers = [t for t in tickers if t not in current]
-            if len(current) + len(tickers) > self.market_limit:
-                raise _CmdError(26)
-            sub.tickers = current | set(tickers)
-        else:
-            sub.tickers = current - set(tickers)
-        self._routes_dirty = True
-        reply: Json = {"type": "ok", "id": cmd_id, "sid": sid}
-        if sub.channel in SEQUENCED:
-            sub.seq += 1
-            reply["seq"] = sub.seq
-        reply["msg"] = {} if sub.skip_ticker_ack else {"market_tickers": sorted(sub.tickers or ())}
-        conn.pending.append(frame(reply))
-        if sub.channel == "orderbook_delta" and action != "delete_markets":
-            self._snapshots(conn, sub, tickers)
-
-    def _update_indices(
-        self, conn: Connection, cmd_id: int, sub: Subscription, action: str, params: Json
-    ) -> None:
-        if action == "indexlist":
-            sub.seq += 1
-            conn.pending.append(
-                frame(
-                    {
-                        "type": "cfbenchmarks_value_indexlist",
-                        "id": cmd_id,
-                        "sid": sub.sid,
-                        "seq": sub.seq,
-                        "msg": {"index_ids": sorted(sub.index_ids)},
-                    }
-                )
-            )
-            return
-        if action not in ("subscribe_indices", "unsubscribe_indices"):
-            raise _CmdError(13)
-        ids = params.get("index_ids")
-        if not ids or not isinstance(ids, list):
-            raise _CmdError(24)
-        named = set(INDEX_IDS) if "all" in ids else set(ids) & set(INDEX_IDS)
-        if action == "subscribe_indices":
-            sub.index_ids |= named
-        else:
-            sub.index_ids -= named
-        sub.seq += 1
-        conn.pending.append(
-            frame(
-                {
-                    "type": "ok",
-                    "id": cmd_id,
-                    "sid": sub.sid,
-                    "seq": sub.seq,
-                    "msg": {"index_ids": sorted(sub.index_ids)},
-                }
-            )
-        )
-
-    # --- REST ---------------------------------------------------------------------------------
-
-    async def _rest(
-        self, request: web.Request, body: Callable[[], tuple[int, Json]], cacheable: bool = True
-    ) -> web.Response:
-        """Common REST path: auth, faults, CDN-like cache for unsigned reads, clock header."""
-        self.counters["rest_requests"] += 1
-        verdict = self.keys.verify(
-            request.headers, request.method, request.path, clock.now_ns() // 1_000_000
-        )
-        if verdict is Verdict.BAD:
-            self.counters["auth_failures"] += 1
-            return self._stamp(_rest_error(401, "authentication_error", "invalid signature"))
-        slow = self.faults.get("slow")
-        if slow > 0:
-            await asyncio.sleep(slow)
-        status = self._rest_failures.pop(0) if self._rest_failures else 0
-        if not status and self.faults.chance("http429", self._rng):
-            status = 429
-        if not status and self.faults.chance("http5xx", self._rng):
-            status = 503
-        if status == 429:
-            return self._stamp(_rest_error(429, "too_many_requests", "too many requests"))
-        if status:
-            return self._stamp(
-                _rest_error(status, "internal_server_error", "internal server error")
-            )
-        use_cache = cacheable and verdict is Verdict.ABSENT and self.rest_cache_s > 0
-        key = request.path_qs
-        now = time.monotonic()
-        headers: dict[str, str] = {}
-        hit = self._cache.get(key) if use_cache else None
-        if hit is not None and now - hit[0] < self.rest_cache_s:
-            created, code, data = hit
-            headers = {"Age": str(int(now - created)), "X-Cache": "Hit from cloudfront"}
-        else:
-            code, obj = body()
-            data = orjson.dumps(obj)
-            if use_cache and code == 200:
-                if len(self._cache) >= 4096:  # bounded: forget expired entries
-                    ttl = self.rest_cache_s
-                    self._cache = {k: v for k, v in self._cache.items() if now - v[0] < ttl}
-                self._cache[key] = (now, code, data)
-                headers = {"X-Cache": "Miss from cloudfront"}
-        if use_cache:
-            headers["Cache-Control"] = f"public, max-age={int(self.rest_cache_s)}"
-        resp = web.Response(
-            body=data, status=code, content_type="application/json", headers=headers
-        )
-        return self._stamp(resp)
-
-    def _stamp(self, resp: web.Response) -> web.Response:
-        resp.headers[TIME_HEADER] = str(self.now_ns())
-        return resp
-
-    async def _markets(self, request: web.Request) -> web.Response:
-        return await self._rest(request, lambda: self._markets_body(request.query))
-
-    def _markets_body(self, q: Any) -> tuple[int, Json]:
-        try:
-            limit = int(q.get("limit", 100))
-            offset = int(base64.urlsafe_b64decode(q["cursor"]).decode()) if q.get("cursor") else 0
-        except (ValueError, UnicodeDecodeError):
-            return 400, {
-                "error": {"code": "invalid_parameters", "message": "invalid limit or cursor"}
-            }
-        if not 0 <= limit <= 1000:
-            return 400, {
-                "error": {"code": "invalid_parameters", "message": "limit must be 0..1000"}
-            }
-        statuses = {
-            "unopened": {"initialized"},
-            "open": {"active"},
-            "closed": {"closed", "determined"},
-            "settled": {"finalized"},
-        }
-        status = q.get("status")
-        if status is not None and status not in statuses:
-            return 400, {"error": {"code": "invalid_parameters", "message": "invalid status"}}
-        series = q.get("series_ticker")
-        events = set(q["event_ticker"].split(",")) if q.get("event_ticker") else None
-        tickers = set(q["tickers"].split(",")) if q.get("tickers") else None
-        ms = [
-            m
-            for m in sorted(self.exchange.markets.values(), key=lambda m: (m.close_ns, m.ticker))
-            if (series is None or m.series == series)
-            and (status is None or m.status in statuses[status])
-            and (events is None or m.event_ticker in events)
-            and (tickers is None or m.ticker in tickers)
-        ]
-        page = ms[offset : offset + (limit or 100)]
-        end = offset + len(page)
-        cursor = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(ms) else ""
-        ex = self.exchange
-        return 200, {
-            "markets": [self.wire.market(m, ex.top(m.ticker)) for m in page],
-            "cursor": cursor,
-        }
-
-    async def _market(self, request: web.Request) -> web.Response:
-        ticker = request.match_info["ticker"]
-
-        def body() -> tuple[int, Json]:
-            m = self.exchange.markets.get(ticker)
-            if m is None:
-                return 404, _not_found_body("market_not_found", "market not found")
-            return 200, {"market": self.wire.market(m, self.exchange.top(ticker))}
-
-        return await self._rest(request, body)
-
-    async def _orderbook(self, request: web.Request) -> web.Response:
-        ticker = request.match_info["ticker"]
-
-        def body() -> tuple[int, Json]:
-            book = self.exchange.books.get(ticker)
-            if book is None:
-                return 404, _not_found_body("market_not_found", "market not found")
-            try:
-                depth = int(request.query.get("depth", 0))
-            except ValueError:
-                return 400, {"error": {"code": "invalid_parameters", "message": "invalid depth"}}
-            return 200, self.wire.orderbook(book, depth)
-
-        return await self._rest(request, body)
-
-    async def _series(self, request: web.Request) -> web.Response:
-        ticker = request.match_info["ticker"]
-
-        def body() -> tuple[int, Json]:
-            out = self.wire.series(ticker)
-            if out is None:
-                return 404, _not_found_body("not_found", "series not found")
-            return 200, out
-
-        return await self._rest(request, body)
-
-    async def _exchange_status(self, request: web.Request) -> web.Response:
-        body = {
-            "exchange_active": True,
-            "trading_active": True,
-            "exchange_estimated_resume_time": None,
-        }
-        return await self._rest(request, lambda: (200, body), cacheable=False)
-
-    async def _not_found(self, request: web.Request) -> web.Response:
-        return await self._rest(
-            request, lambda: (404, _not_found_body("not_found", "not found")), False
-        )
-
-
-def _not_found_body(code: str, message: str) -> Json:
-    return {"error": {"code": code, "message": message, "details": ""}}

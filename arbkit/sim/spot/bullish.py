@@ -21,7 +21,14 @@ from aiohttp import web
 
 from arbkit.core.book import ASK, BID, Level
 from arbkit.sim.spot.book import Change
-from arbkit.sim.spot.server import Conn, Handler, Json, VenueServer, dumps
+from arbkit.sim.spot.server import (
+    Conn,
+    Handler,
+    Json,
+    VenueServer,
+    dict_field,
+    dumps,
+)
 from arbkit.sim.spot.wire import fixed, rfc3339
 
 SYMBOLS = ("BTCUSDC", "BTCUSD")
@@ -83,12 +90,17 @@ class BullishServer(VenueServer):
 
     def on_message(self, conn: Conn, msg: Json) -> None:
         method, req_id = msg.get("method"), msg.get("id")
-        params = msg.get("params") or {}
+        params = dict_field(msg, "params")
         if method == "keepalivePing":
             conn.send(_ok(req_id, "Keep alive pong"))
             return
-        symbol = params.get("symbol")
-        if method != "subscribe" or params.get("topic") != "l2Orderbook" or symbol not in SYMBOLS:
+        symbol = None if params is None else params.get("symbol")
+        if (
+            params is None
+            or method != "subscribe"
+            or params.get("topic") != "l2Orderbook"
+            or symbol not in SYMBOLS
+        ):
             error = {"code": -32602, "message": "Invalid params", "data": params}
             conn.send(dumps({"jsonrpc": "2.0", "id": req_id, "error": error}))
             return

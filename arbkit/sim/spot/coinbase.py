@@ -20,7 +20,14 @@ from aiohttp import web
 from arbkit.core.book import ASK, BID
 from arbkit.core.fixed import SPOT_DIGITS, to_decimal
 from arbkit.sim.spot.book import Change
-from arbkit.sim.spot.server import Conn, Handler, Json, VenueServer, dumps
+from arbkit.sim.spot.server import (
+    Conn,
+    Handler,
+    Json,
+    VenueServer,
+    dumps,
+    query_int,
+)
 from arbkit.sim.spot.wire import rfc3339, trim
 
 PRODUCT = "BTC-USD"
@@ -131,7 +138,7 @@ class CoinbaseServer(VenueServer):
             return web.json_response(
                 {"error": "NOT_FOUND", "message": "ProductID is invalid"}, status=404
             )
-        limit = int(request.query.get("limit") or 0) or None
+        limit = query_int(request, "limit", 0, 0, 2**31) or None
         bids = self.book.levels(BID, limit)
         asks = self.book.levels(ASK, limit)
         body: Json = {

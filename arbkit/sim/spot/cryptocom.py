@@ -19,7 +19,16 @@ from aiohttp import web
 
 from arbkit.core.book import ASK, BID, Level
 from arbkit.sim.spot.book import Change, TopView
-from arbkit.sim.spot.server import Conn, Handler, Json, VenueServer, dumps
+from arbkit.sim.spot.server import (
+    Conn,
+    Handler,
+    Json,
+    VenueServer,
+    dict_field,
+    dumps,
+    list_field,
+    query_int,
+)
 from arbkit.sim.spot.wire import fixed, trim
 
 INSTRUMENT = "BTC_USD"
@@ -101,7 +110,11 @@ class CryptocomServer(VenueServer):
         if method not in ("subscribe", "unsubscribe"):
             conn.send(dumps({"id": req_id, "method": method, "code": 40101}))
             return
-        channels = (msg.get("params") or {}).get("channels") or []
+        params = dict_field(msg, "params")
+        channels = None if params is None else list_field(params, "channels")
+        if channels is None:
+            conn.send(dumps({"id": req_id, "method": method, "code": 40003}))
+            return
         depths = [_depth(ch) for ch in channels]
         if not channels or None in depths:
             conn.send(dumps({"id": req_id, "method": method, "code": 40003}))
@@ -162,7 +175,7 @@ class CryptocomServer(VenueServer):
                 conn.send(dumps({"id": hb_id, "method": "public/heartbeat", "code": 0}))
 
     async def get_book(self, request: web.Request) -> web.Response:
-        depth = int(request.query.get("depth") or 50)
+        depth = query_int(request, "depth", 50, 0, 2**31) or 50
         if request.query.get("instrument_name") != INSTRUMENT or depth not in DEPTHS:
             return self.json({"code": 40003, "method": "public/get-book", "message": "bad request"})
         data = {

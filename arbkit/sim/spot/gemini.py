@@ -21,7 +21,15 @@ from aiohttp import web
 
 from arbkit.core.book import ASK, BID, Level
 from arbkit.sim.spot.book import Change
-from arbkit.sim.spot.server import Conn, Handler, Json, VenueServer, dumps
+from arbkit.sim.spot.server import (
+    Conn,
+    Handler,
+    Json,
+    VenueServer,
+    dumps,
+    list_field,
+    query_int,
+)
 from arbkit.sim.spot.wire import fixed, trim, trim1
 
 SYMBOL = "BTCUSD"
@@ -112,10 +120,15 @@ class GeminiServer(VenueServer):
     def on_message(self, conn: Conn, msg: Json) -> None:
         if "v1" in conn.subs:
             return  # the v1 feed takes no requests
-        if msg.get("type") != "subscribe":
+        subs = list_field(msg, "subscriptions")
+        if (
+            msg.get("type") != "subscribe"
+            or subs is None
+            or not all(isinstance(s, dict) and list_field(s, "symbols") is not None for s in subs)
+        ):
             conn.send(dumps({"result": "error", "reason": "InvalidJson", "message": "bad request"}))
             return
-        for sub in msg.get("subscriptions") or []:
+        for sub in subs:
             if sub.get("name") == "l2" and SYMBOL in (sub.get("symbols") or []):
                 conn.subs["l2"] = True
                 first = {
@@ -161,7 +174,7 @@ class GeminiServer(VenueServer):
         ts = str(self.book.updated_ns // 1_000_000_000)
 
         def rows(side: str, key: str) -> list[dict[str, str]]:
-            limit = int(request.query.get(key, "50"))
+            limit = query_int(request, key, 50, 0, 2**31)
             levels: list[Level] = self.book.levels(side, limit or None)
             return [{"price": fixed(p, 2), "amount": trim(q), "timestamp": ts} for p, q in levels]
 

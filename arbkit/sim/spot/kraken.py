@@ -21,7 +21,15 @@ from aiohttp import web
 
 from arbkit.core.book import ASK, BID, Level
 from arbkit.sim.spot.book import Change, TopView
-from arbkit.sim.spot.server import Conn, Handler, Json, VenueServer, dumps
+from arbkit.sim.spot.server import (
+    Conn,
+    Handler,
+    Json,
+    VenueServer,
+    dict_field,
+    dumps,
+    query_int,
+)
 from arbkit.sim.spot.wire import fixed, rfc3339, trim
 
 SYMBOL = "BTC/USD"
@@ -101,7 +109,7 @@ class KrakenServer(VenueServer):
 
     def on_message(self, conn: Conn, msg: Json) -> None:
         method = msg.get("method")
-        params = msg.get("params") or {}
+        params = dict_field(msg, "params")
         if method == "ping":
             out: Json = {"method": "pong"}
             if "req_id" in msg:
@@ -109,6 +117,9 @@ class KrakenServer(VenueServer):
             now = rfc3339(self.now_ns(), 6)
             out.update(time_in=now, time_out=now)
             conn.send(dumps(out))
+            return
+        if params is None:
+            self._reply(conn, msg, None, "params must be an object")
             return
         if method not in ("subscribe", "unsubscribe") or params.get("channel") != "book":
             self._reply(conn, msg, None, f"Unsupported request {method!r}")
@@ -168,7 +179,7 @@ class KrakenServer(VenueServer):
         pair = request.query.get("pair", "")
         if pair not in REST_PAIRS:
             return self.json({"error": ["EQuery:Unknown asset pair"]})
-        count = min(int(request.query.get("count") or 100), 500)
+        count = min(query_int(request, "count", 100, 0, 2**31), 500) or 100
         ts = self.book.updated_ns // 1_000_000_000
 
         def rows(levels: list[Level]) -> list[list[object]]:

@@ -16,7 +16,14 @@ from aiohttp import web
 
 from arbkit.core.book import ASK, BID, BookView, Level
 from arbkit.sim.spot.book import Change
-from arbkit.sim.spot.server import Conn, Handler, Json, VenueServer, dumps
+from arbkit.sim.spot.server import (
+    Conn,
+    Handler,
+    Json,
+    VenueServer,
+    dumps,
+    list_field,
+)
 from arbkit.sim.spot.wire import fixed, rfc3339
 
 INSTRUMENT = "btc-usd"
@@ -75,10 +82,16 @@ class LmaxServer(VenueServer):
         return dumps({"type": "ORDER_BOOK", **body})
 
     def on_message(self, conn: Conn, msg: Json) -> None:
-        channels = msg.get("channels") or []
-        ok = msg.get("type") in ("SUBSCRIBE", "UNSUBSCRIBE") and all(
-            ch.get("name") == "ORDER_BOOK" and ch.get("instruments") == [INSTRUMENT]
-            for ch in channels
+        channels = list_field(msg, "channels")
+        ok = (
+            channels is not None
+            and msg.get("type") in ("SUBSCRIBE", "UNSUBSCRIBE")
+            and all(
+                isinstance(ch, dict)
+                and ch.get("name") == "ORDER_BOOK"
+                and ch.get("instruments") == [INSTRUMENT]
+                for ch in channels
+            )
         )
         if not ok or not channels:
             error = {

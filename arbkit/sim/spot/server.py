@@ -11,6 +11,7 @@ or per connection (``drop``); `inject` queues one-shot faults for tests.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
@@ -29,6 +30,42 @@ QUEUE_LIMIT = 20_000  # frames buffered per connection before the client counts 
 INJECTED_SLOW_S = 1.0  # delay of a REST response slowed by `inject("slow")`
 CLOSE_TIMEOUT_S = 1.0  # how long a close waits for the client's close frame
 FRAME_FAULTS = frozenset({"gap", "dup", "malformed", "corrupt"})
+
+log = logging.getLogger(__name__)
+
+
+def dict_field(msg: Json, name: str) -> Json | None:
+    """``msg[name]`` as an object (absent or empty: ``{}``); None when it is not one."""
+    value = msg.get(name)
+    if not value:
+        return {}
+    return value if isinstance(value, dict) else None
+
+
+def list_field(msg: Json, name: str) -> list[Any] | None:
+    """``msg[name]`` as a list (absent or empty: ``[]``); None when it is not one."""
+    value = msg.get(name)
+    if not value:
+        return []
+    return value if isinstance(value, list) else None
+
+
+class BadParam(Exception):
+    """A REST query parameter the venue refuses with 400 (its `VenueServer.rest_error`)."""
+
+
+def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """An integer query parameter in ``[lo, hi]`` (absent or empty: ``default``)."""
+    text = request.query.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadParam(f"{name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise BadParam(f"{name} must be {lo}..{hi}")
+    return value
 
 
 def dumps(obj: object) -> str:
@@ -173,9 +210,13 @@ class VenueServer:
                 except orjson.JSONDecodeError:
                     self.on_bad_message(conn, msg.data)
                     continue
-                if isinstance(obj, dict):
+                if not isinstance(obj, dict):
+                    self.on_bad_message(conn, msg.data)
+                    continue
+                try:
                     self.on_message(conn, obj)
-                else:
+                except Exception:  # a handler bug answers like bad input, never kills the socket
+                    log.exception("%s: message %r failed", self.name, msg.data[:200])
                     self.on_bad_message(conn, msg.data)
         finally:
             self.conns.discard(conn)
@@ -247,13 +288,17 @@ class VenueServer:
             if "http5xx" in self.rest_pending or self.faults.chance("http5xx", self.rng):
                 self.rest_pending.discard("http5xx")
                 return web.json_response(self.rest_error(503), status=503)
-            return await handler(request)
+            try:
+                return await handler(request)
+            except BadParam as exc:
+                return web.json_response(self.rest_error(400, str(exc)), status=400)
 
         return wrapped
 
-    def rest_error(self, status: int) -> Json:
-        """The venue's error body for an HTTP error status."""
-        return {"error": "Too many requests" if status == 429 else "Service unavailable"}
+    def rest_error(self, status: int, detail: str = "") -> Json:
+        """The venue's error body for an HTTP error status (``detail``: what was wrong)."""
+        text = {400: "Bad request", 429: "Too many requests"}.get(status, "Service unavailable")
+        return {"error": f"{text}: {detail}" if detail else text}
 
     @staticmethod
     def json(body: object) -> web.Response:

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from arbkit.core.book import BookView
+from arbkit.core.book import ASK, BID, BookView
 from arbkit.core.clock import now_ns as wall_ns
 from arbkit.core.config import VENUES, Endpoint
 from arbkit.core.errors import ConfigError
@@ -337,6 +337,10 @@ class SpotSim:
         return list(zip(self._index_t, self._index_v, strict=True))
 
     # -- inspection and test hooks --------------------------------------------------------
+    def ready(self) -> bool:
+        """Every venue's true book is quoted on both sides (what its feed will snapshot)."""
+        return all(s.book.levels(BID, 1) and s.book.levels(ASK, 1) for s in self.servers.values())
+
     def server(self, venue: str) -> VenueServer:
         try:
             return self.servers[venue]

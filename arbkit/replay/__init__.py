@@ -1,0 +1,1 @@
+"""Replay of recorded sessions: raw frames back through the parsers, books, and tables."""
