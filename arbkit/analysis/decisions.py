@@ -202,6 +202,12 @@ class Prepared:
     start_ns: int
     end_ns: int
     """First and last input received."""
+    yes_e4: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per market id, what YES paid (−1: unsettled)."""
+    settle_ns: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per market id, when its PnL counts (its close; the session's end if unknown)."""
+    series_id: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per market id, the position of its series in ``sorted(set(series))``."""
     fee_memo: dict[tuple[str, int, int, int], int] = field(default_factory=dict)
     """Fees already computed, by (series, terms/rounding era, price, count) (`fills`)."""
 
@@ -397,6 +403,20 @@ def prepare(
     ]
     settled = outcomes(market_rows, data["official"], index)
     start, end = (times[0], times[-1]) if times else (0, 0)
+    yes = [settled[m].yes_e4 if m in settled else None for m in names]
+    closes_ns = [c if c is not None else end for c in tape.close_ns]
+    series_names = sorted(set(series))
     return Prepared(
-        Path(path), Decisions(*arrays), tape.build(), schedules, series, params, settled, start, end
+        Path(path),
+        Decisions(*arrays),
+        tape.build(),
+        schedules,
+        series,
+        params,
+        settled,
+        start,
+        end,
+        yes_e4=np.asarray([-1 if y is None else y for y in yes], dtype=np.int64),
+        settle_ns=np.asarray(closes_ns, dtype=np.int64),
+        series_id=np.asarray([series_names.index(x) for x in series], dtype=np.int64),
     )

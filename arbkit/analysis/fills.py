@@ -210,8 +210,9 @@ def _fees(prep: Prepared, mids: I64, price: I64, count: I64, t: I64) -> I64:
     if not len(price):
         return out
     memo = prep.fee_memo
-    for mid, at in _groups(mids):
-        series = prep.series[mid]
+    names = sorted(set(prep.series))
+    for si, at in _groups(prep.series_id[mids]):
+        series = names[si]
         schedule = prep.fees.get(series, DEFAULT_FEES)
         starts = np.asarray([x.from_ns for x in schedule.terms], dtype=np.int64)
         ts = t[at]
@@ -232,29 +233,69 @@ def _fees(prep: Prepared, mids: I64, price: I64, count: I64, t: I64) -> I64:
     return out
 
 
-def _orders(
-    prep: Prepared, threshold_e4: int, decision_ns: I64, order_ns: I64
-) -> tuple[I64, I64, I64, I64]:
+@dataclass
+class Arrivals:
+    """Every decision's order under one latency draw, in arrival order, with the book checks
+    and the levels it could take — none of which depends on the threshold."""
+
+    index: I64
+    """Decision rows, in arrival order."""
+    decision_ns: I64
+    order_ns: I64
+    arrival_ns: I64
+    miss: I64
+    plan: _Plan
+
+
+def arrive(prep: Prepared, decision_ns: I64, order_ns: I64) -> Arrivals:
+    """Orders for every decision (``decision_ns``/``order_ns``: the latencies drawn for each
+    decision row), checked against the book on arrival."""
     d = prep.decisions
-    sel = np.flatnonzero(d.edge_e4 >= threshold_e4)
-    dec, order = decision_ns[sel], order_ns[sel]
-    arrival = d.recv_ns[sel] + dec + order
-    by_arrival = np.argsort(arrival, kind="stable")
-    return sel[by_arrival], dec[by_arrival], order[by_arrival], arrival[by_arrival]
+    arrival = d.recv_ns + decision_ns + order_ns
+    index = np.argsort(arrival, kind="stable")
+    arrival = arrival[index]
+    mids = d.market[index]
+    g = _entries(prep, mids, arrival)
+    miss = _checks(prep, mids, arrival, g)
+    plan = _plan(prep, index, mids, miss, g)
+    return Arrivals(index, decision_ns[index], order_ns[index], arrival, miss, plan)
 
 
-def _finish(
-    prep: Prepared,
-    parts: tuple[I64, I64, I64, I64],
-    miss: I64,
-    fill_order: I64,
-    fill_price: I64,
-    fill_count: I64,
-) -> Orders:
-    sel, dec, order, arrival = parts
-    n = len(sel)
+def _select(prep: Prepared, arrivals: Arrivals, threshold_e4: int) -> tuple[Arrivals, I64]:
+    """The orders of the decisions at or above the threshold (still in arrival order), and
+    their sizes."""
+    keep = prep.decisions.edge_e4[arrivals.index] >= threshold_e4
+    position = np.cumsum(keep) - 1
+    plan = arrivals.plan
+    pairs = keep[plan.pair_order]
+    sub = Arrivals(
+        arrivals.index[keep],
+        arrivals.decision_ns[keep],
+        arrivals.order_ns[keep],
+        arrivals.arrival_ns[keep],
+        arrivals.miss[keep],
+        _Plan(
+            position[plan.go[keep[plan.go]]],
+            position[plan.pair_order[pairs]],
+            plan.pair_key[pairs],
+            plan.pair_shown[pairs],
+        ),
+    )
+    return sub, prep.decisions.size[sub.index]
+
+
+def _finish(prep: Prepared, a: Arrivals, fill: I64) -> Orders:
+    took = fill > 0
+    fill_order = a.plan.pair_order[took]
+    fill_price = ONE_E4 - a.plan.pair_key[took, 2]
+    fill_count = fill[took]
+    n = len(a.index)
     fee = _fees(
-        prep, prep.decisions.market[sel][fill_order], fill_price, fill_count, arrival[fill_order]
+        prep,
+        prep.decisions.market[a.index][fill_order],
+        fill_price,
+        fill_count,
+        a.arrival_ns[fill_order],
     )
     filled = np.zeros(n, dtype=np.int64)
     cost = np.zeros(n, dtype=np.int64)
@@ -262,12 +303,12 @@ def _finish(
     np.add.at(filled, fill_order, fill_count)
     np.add.at(cost, fill_order, fill_count * fill_price)
     np.add.at(fees, fill_order, fee)
-    miss = np.where((miss == Miss.FILLED) & (filled == 0), Miss.NO_LIQUIDITY, miss)
+    miss = np.where((a.miss == Miss.FILLED) & (filled == 0), Miss.NO_LIQUIDITY, a.miss)
     return Orders(
-        sel,
-        dec,
-        order,
-        arrival,
+        a.index,
+        a.decision_ns,
+        a.order_ns,
+        a.arrival_ns,
         filled,
         cost,
         fees,
@@ -279,40 +320,21 @@ def _finish(
     )
 
 
+def fill(prep: Prepared, arrivals: Arrivals, threshold_e4: int) -> Orders:
+    """The orders of the decisions with ``edge_e4 >= threshold_e4`` and what they filled."""
+    sub, want = _select(prep, arrivals, threshold_e4)
+    fills = _fixed_point(sub.plan, want)
+    return _finish(prep, sub, _sequential(sub.plan, want) if fills is None else fills)
+
+
 def simulate(prep: Prepared, threshold_e4: int, decision_ns: I64, order_ns: I64) -> Orders:
-    """Send every decision with ``edge_e4 >= threshold_e4``; ``decision_ns``/``order_ns`` are
-    the latencies drawn for every decision row (so each threshold sees the same draws)."""
-    parts = _orders(prep, threshold_e4, decision_ns, order_ns)
-    sel, _, _, arrival = parts
-    mids = prep.decisions.market[sel]
-    g = _entries(prep, mids, arrival)
-    miss = _checks(prep, mids, arrival, g)
-    plan = _plan(prep, sel, mids, miss, g)
-    fill = _fixed_point(plan, prep.decisions.size[sel])
-    if fill is None:
-        return simulate_sequential(prep, threshold_e4, decision_ns, order_ns)
-    took = fill > 0
-    return _finish(
-        prep,
-        parts,
-        miss,
-        plan.pair_order[took],
-        ONE_E4 - plan.pair_key[took, 2],
-        fill[took],
-    )
+    """`arrive` then `fill`: one setting."""
+    return fill(prep, arrive(prep, decision_ns, order_ns), threshold_e4)
 
 
-def simulate_sequential(
-    prep: Prepared, threshold_e4: int, decision_ns: I64, order_ns: I64
-) -> Orders:
-    """`simulate`, one order at a time with a consumption table (the reference)."""
-    parts = _orders(prep, threshold_e4, decision_ns, order_ns)
-    sel, _, _, arrival = parts
-    mids = prep.decisions.market[sel]
-    g = _entries(prep, mids, arrival)
-    miss = _checks(prep, mids, arrival, g)
-    plan = _plan(prep, sel, mids, miss, g)
-    want = prep.decisions.size[sel].tolist()
+def _sequential(plan: _Plan, want: I64) -> I64:
+    """Each pair's fill, order by order, with a consumption table."""
+    sizes = want.tolist()
     consumed: dict[tuple[int, ...], int] = {}
     need: dict[int, int] = {}
     fills = []
@@ -322,15 +344,19 @@ def simulate_sequential(
         plan.pair_shown.tolist(),
         strict=True,
     ):
-        left = need.get(j, want[j])
+        left = need.get(j, sizes[j])
         taken = consumed.get(key, 0)
         take = min(left, shown - taken)
         if take > 0:
             consumed[key] = taken + take
             need[j] = left - take
         fills.append(max(take, 0))
-    fill = np.asarray(fills, dtype=np.int64)
-    took = fill > 0
-    return _finish(
-        prep, parts, miss, plan.pair_order[took], ONE_E4 - plan.pair_key[took, 2], fill[took]
-    )
+    return np.asarray(fills, dtype=np.int64)
+
+
+def simulate_sequential(
+    prep: Prepared, threshold_e4: int, decision_ns: I64, order_ns: I64
+) -> Orders:
+    """`simulate`, one order at a time (the reference the vectorised fill is held to)."""
+    sub, want = _select(prep, arrive(prep, decision_ns, order_ns), threshold_e4)
+    return _finish(prep, sub, _sequential(sub.plan, want))

@@ -51,19 +51,9 @@ def settle(prepared: Sequence[Prepared], orders: Sequence[Orders]) -> Settled:
     for prep, o in zip(prepared, orders, strict=True):
         d = prep.decisions
         mids, sides = d.market[o.index], d.side[o.index]
-        yes = np.array(
-            [
-                -1 if (x := prep.outcomes.get(m)) is None or x.yes_e4 is None else x.yes_e4
-                for m in (prep.tape.markets[i] for i in mids.tolist())
-            ],
-            dtype=np.int64,
-        )
-        payoff = np.where(yes < 0, -1, np.where(sides == YES, yes, ONE_E4 - yes))
-        close = np.array(
-            [prep.tape.close_ns[i] or prep.end_ns for i in mids.tolist()], dtype=np.int64
-        )
-        payoffs.append(payoff)
-        times.append(np.maximum(close, o.arrival_ns))
+        yes = prep.yes_e4[mids]
+        payoffs.append(np.where(yes < 0, -1, np.where(sides == YES, yes, ONE_E4 - yes)))
+        times.append(np.maximum(prep.settle_ns[mids], o.arrival_ns))
     return Settled(list(prepared), list(orders), payoffs, times)
 
 

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from arbkit.analysis.decisions import prepare
-from arbkit.analysis.fills import Orders, simulate
+from arbkit.analysis.fills import Arrivals, arrive, fill
 from arbkit.analysis.latency_models import Latency, draw_latencies, recorded_samples
 from arbkit.analysis.results import Settled, settle, summary
 from arbkit.core.fixed import KALSHI_PRICE_SCALE
@@ -66,17 +66,23 @@ class Runner:
     def __init__(self, paths: Sequence[str], params: SignalParams, latency: Latency) -> None:
         self.latency = latency
         self._references: dict[int, Settled] = {}
+        self._arrivals: dict[tuple[int, ...], list[Arrivals]] = {}
         self.prepared = [prepare(p, params) for p in paths]
         self.samples = [
             {dist: recorded_samples(Session(p), dist) for dist in latency.distributions}
             for p in paths
         ]
 
-    def _run(self, threshold: int, latency: Latency, seed: Sequence[int]) -> Settled:
-        orders: list[Orders] = []
-        for k, (prep, samples) in enumerate(zip(self.prepared, self.samples, strict=True)):
-            dec, order = draw_latencies(latency, samples, prep.decisions.n, (*seed, k))
-            orders.append(simulate(prep, threshold, dec, order))
+    def _run(self, threshold: int, latency: Latency, seed: tuple[int, ...]) -> Settled:
+        """A threshold under one latency draw (the draw and the book checks on arrival are
+        made once per draw and shared by every threshold)."""
+        arrivals = self._arrivals.get(seed)
+        if arrivals is None:
+            arrivals = self._arrivals[seed] = []
+            for k, (prep, samples) in enumerate(zip(self.prepared, self.samples, strict=True)):
+                dec, order = draw_latencies(latency, samples, prep.decisions.n, (*seed, k))
+                arrivals.append(arrive(prep, dec, order))
+        orders = [fill(p, a, threshold) for p, a in zip(self.prepared, arrivals, strict=True)]
         return settle(self.prepared, orders)
 
     def run(self, setting: Setting, seed: int) -> Settled:
@@ -88,7 +94,7 @@ class Runner:
         """The threshold with no latency (the edge a setting's latency cost is taken from)."""
         ref = self._references.get(threshold_e4)
         if ref is None:
-            ref = self._references[threshold_e4] = self._run(threshold_e4, Latency(), (0,))
+            ref = self._references[threshold_e4] = self._run(threshold_e4, Latency(), ())
         return ref
 
     def row(self, setting: Setting, seed: int) -> tuple[dict[str, Any], Settled]:
