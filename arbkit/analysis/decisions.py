@@ -208,8 +208,9 @@ class Prepared:
     """Per market id, when its PnL counts (its close; the session's end if unknown)."""
     series_id: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """Per market id, the position of its series in ``sorted(set(series))``."""
-    fee_memo: dict[tuple[str, int, int, int], int] = field(default_factory=dict)
-    """Fees already computed, by (series, terms/rounding era, price, count) (`fills`)."""
+    fee_tables: dict[tuple[int, int], I64] = field(default_factory=dict)
+    """Fees already computed, per (series id, terms/rounding era): a (price_e4, count) table,
+    −1 where not yet computed (`fills`)."""
 
 
 def load_inputs(session: Session) -> dict[str, pl.DataFrame]:

@@ -99,6 +99,12 @@ class _Plan:
     """(pairs, 4): market, leg, price on the leg, version: the level's identity."""
     pair_shown: I64
     """Whole contracts the level displayed on arrival."""
+    by_level: I64
+    """The pairs grouped by level, in arrival order within each (a stable sort)."""
+    level_start: npt.NDArray[np.bool_]
+    """In ``by_level`` order: whether a pair is its level's first."""
+    pair_level: I64
+    """Per pair, an id of its level."""
 
 
 def _groups(keys: I64) -> list[tuple[int, I64]]:
@@ -165,7 +171,24 @@ def _plan(prep: Prepared, sel: I64, mids: I64, miss: I64, g: I64) -> _Plan:
     key = np.stack(
         [mids[go][rows], leg[rows], price[rows, cols], version[rows, cols]], axis=1
     ).astype(np.int64)
-    return _Plan(go, go[rows], key, shown[rows, cols])
+    # One int64 per level (market 20 bits, leg 1, price 14, version 28); pairs are in arrival
+    # order, so a stable sort keeps arrival order within each level.
+    if len(key) and (key[:, 0].max() >= 1 << 20 or key[:, 3].max() >= 1 << 28):
+        msg = "more than 2^20 markets or 2^28 changes of one level in a session"
+        raise ValueError(msg)
+    packed = (((key[:, 0] << 1) | key[:, 1]) << 42) | (key[:, 2] << 28) | key[:, 3]
+    by_level = np.argsort(packed, kind="stable")
+    starts = _starts(packed[by_level])
+    level = np.empty(len(by_level), dtype=np.int64)
+    level[by_level] = np.cumsum(starts) - 1
+    return _Plan(go, go[rows], key, shown[rows, cols], by_level, starts, level)
+
+
+def _starts(sorted_keys: I64) -> npt.NDArray[np.bool_]:
+    """Whether each element of a grouped array begins its group."""
+    if not len(sorted_keys):
+        return np.zeros(0, dtype=np.bool_)
+    return np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1]))
 
 
 def _fixed_point(plan: _Plan, want: I64) -> I64 | None:
@@ -173,15 +196,7 @@ def _fixed_point(plan: _Plan, want: I64) -> I64 | None:
     n = len(plan.pair_order)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    k = plan.pair_key
-    if k[:, 0].max() >= 1 << 20 or k[:, 3].max() >= 1 << 28:
-        return None
-    # One int64 per level (market 20 bits, leg 1, price 14, version 28); pairs are in arrival
-    # order, so a stable sort keeps arrival order within each level.
-    packed = (((k[:, 0] << 1) | k[:, 1]) << 42) | (k[:, 2] << 28) | k[:, 3]
-    by_level = np.argsort(packed, kind="stable")
-    sk = packed[by_level]
-    level_start = np.concatenate(([True], sk[1:] != sk[:-1]))
+    by_level, level_start = plan.by_level, plan.level_start
     order_start = np.concatenate(([True], plan.pair_order[1:] != plan.pair_order[:-1]))
     shown = plan.pair_shown[by_level]
     need_max = want[plan.pair_order]
@@ -205,31 +220,36 @@ def _fixed_point(plan: _Plan, want: I64) -> I64 | None:
 
 def _fees(prep: Prepared, mids: I64, price: I64, count: I64, t: I64) -> I64:
     """Each fill's taker fee: `FeeSchedule.fee_e4`, called once per distinct (series, terms,
-    rounding era, price, count) and remembered on ``prep``."""
+    rounding era, price, count) and kept on ``prep`` in a (price, count) table per series and
+    era."""
     out = np.zeros(len(price), dtype=np.int64)
     if not len(price):
         return out
-    memo = prep.fee_memo
     names = sorted(set(prep.series))
     for si, at in _groups(prep.series_id[mids]):
-        series = names[si]
-        schedule = prep.fees.get(series, DEFAULT_FEES)
+        schedule = prep.fees.get(names[si], DEFAULT_FEES)
         starts = np.asarray([x.from_ns for x in schedule.terms], dtype=np.int64)
         ts = t[at]
         era = np.searchsorted(starts, ts, side="right") * 2 + (ts >= SUBPENNY_FROM_NS)
-        # era < 2^20, price < 2^14, count < 2^28: one int64 per combination.
-        combos, first, inverse = np.unique(
-            (era << 42) | (price[at] << 28) | count[at], return_index=True, return_inverse=True
-        )
-        fees = []
-        for combo, i in zip(combos.tolist(), ts[first].tolist(), strict=True):
-            e, p, c = combo >> 42, (combo >> 28) & 0x3FFF, combo & 0xFFFFFFF
-            key = (series, e, p, c)
-            fee = memo.get(key)
-            if fee is None:
-                fee = memo[key] = schedule.fee_e4(p, c, i, role=Role.TAKER)
-            fees.append(fee)
-        out[at] = np.asarray(fees, dtype=np.int64)[inverse.reshape(-1)]
+        p, c = price[at], count[at]
+        for e, where in _groups(era):
+            table = prep.fee_tables.get((si, e))
+            if table is None or table.shape[1] <= c[where].max():
+                grown = np.full((ONE_E4 + 1, int(c[where].max()) + 1), -1, dtype=np.int64)
+                if table is not None:
+                    grown[:, : table.shape[1]] = table
+                table = prep.fee_tables[(si, e)] = grown
+            got = table[p[where], c[where]]
+            todo = np.flatnonzero(got < 0)
+            if len(todo):
+                pairs, first = np.unique(
+                    np.stack([p[where][todo], c[where][todo]], axis=1), axis=0, return_index=True
+                )
+                for (pp, cc), i in zip(pairs.tolist(), first.tolist(), strict=True):
+                    at_ns = int(ts[where][todo][i])
+                    table[pp, cc] = schedule.fee_e4(pp, cc, at_ns, role=Role.TAKER)
+                got = table[p[where], c[where]]
+            out[at[where]] = got
     return out
 
 
@@ -268,6 +288,8 @@ def _select(prep: Prepared, arrivals: Arrivals, threshold_e4: int) -> tuple[Arri
     position = np.cumsum(keep) - 1
     plan = arrivals.plan
     pairs = keep[plan.pair_order]
+    pair_position = np.cumsum(pairs) - 1
+    kept = plan.by_level[pairs[plan.by_level]]
     sub = Arrivals(
         arrivals.index[keep],
         arrivals.decision_ns[keep],
@@ -279,6 +301,9 @@ def _select(prep: Prepared, arrivals: Arrivals, threshold_e4: int) -> tuple[Arri
             position[plan.pair_order[pairs]],
             plan.pair_key[pairs],
             plan.pair_shown[pairs],
+            pair_position[kept],
+            _starts(plan.pair_level[kept]),
+            plan.pair_level[pairs],
         ),
     )
     return sub, prep.decisions.size[sub.index]
@@ -297,12 +322,13 @@ def _finish(prep: Prepared, a: Arrivals, fill: I64) -> Orders:
         fill_count,
         a.arrival_ns[fill_order],
     )
-    filled = np.zeros(n, dtype=np.int64)
-    cost = np.zeros(n, dtype=np.int64)
-    fees = np.zeros(n, dtype=np.int64)
-    np.add.at(filled, fill_order, fill_count)
-    np.add.at(cost, fill_order, fill_count * fill_price)
-    np.add.at(fees, fill_order, fee)
+
+    def per_order(values: I64) -> I64:
+        # Sums of ints below 2^53 are exact in float64.
+        summed: I64 = np.bincount(fill_order, values, minlength=n).astype(np.int64)
+        return summed
+
+    filled, cost, fees = per_order(fill_count), per_order(fill_count * fill_price), per_order(fee)
     miss = np.where((a.miss == Miss.FILLED) & (filled == 0), Miss.NO_LIQUIDITY, a.miss)
     return Orders(
         a.index,
