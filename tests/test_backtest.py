@@ -260,11 +260,14 @@ def test_cli_bad_input_is_one_line(
     assert len(err.splitlines()) == 1
 
 
-def test_sweep_is_the_same_table_on_a_local_pool_and_a_dask_cluster(lagged: Path) -> None:
+def test_sweep_is_the_same_table_on_a_local_pool_and_a_dask_cluster(
+    lagged: Path, tmp_path: Path
+) -> None:
     distributed = pytest.importorskip("distributed")
-    thresholds, latencies = [0.0, 0.05], [0.0, 1000.0, 3000.0]
+    sessions = [lagged, lagged_session(tmp_path, "later", result="no")]
+    thresholds, latencies = [0.0, 0.05, 0.05], [0.0, 1000.0, 3000.0]
     local = sweep(
-        [lagged], thresholds=thresholds, latencies_ms=latencies, params=PARAMS, progress=False
+        sessions, thresholds=thresholds, latencies_ms=latencies, params=PARAMS, progress=False
     )
     assert local.height == 6
     with (
@@ -275,7 +278,7 @@ def test_sweep_is_the_same_table_on_a_local_pool_and_a_dask_cluster(lagged: Path
     ):
         executor = client.get_executor()
         on_dask = sweep(
-            [lagged],
+            sessions,
             thresholds=thresholds,
             latencies_ms=latencies,
             params=PARAMS,
@@ -284,7 +287,7 @@ def test_sweep_is_the_same_table_on_a_local_pool_and_a_dask_cluster(lagged: Path
         )
         assert client.submit(lambda: 1).result() == 1  # the passed executor was left running
     assert_frame_equal(local, on_dask)
-    one = backtest([lagged], threshold=0.05, latency_ms=1000, params=PARAMS).row
+    one = backtest(sessions, threshold=0.05, latency_ms=1000, params=PARAMS).row
     assert local.filter((pl.col("threshold") == 0.05) & (pl.col("latency_ms") == 1000)).row(
         0, named=True
     ) == pytest.approx(one)
