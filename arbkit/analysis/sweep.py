@@ -95,6 +95,8 @@ class Runner:
     def run(self, setting: Setting, seed: int) -> Settled:
         """One setting (latency draws seeded by the seed and the latency value)."""
         latency = self.latency.with_offset_ms(setting.latency_ms)
+        if latency == Latency():
+            return self.reference(setting.threshold_e4)
         return self._run(setting.threshold_e4, latency, (seed, round(setting.latency_ms * 1000)))
 
     def reference(self, threshold_e4: int) -> Settled:
