@@ -17,8 +17,9 @@ A book's age is the time since its Kalshi subscription last proved current: ever
 ``kalshi_book`` row of a ``sid`` (its seq consecutive, or a gap would have invalidated the book)
 vouches for every book on that ``sid`` as of its ``recv_ns``.
 
-The same pass keeps what the fill stage needs (`BookTape`): every level's quantity over time,
-every top, when each book was valid, and each ``sid``'s receive times.
+The same pass keeps what the fill stage needs (`BookTape`): after every book change, the best
+bids, the best `DEPTH` levels of each leg with each level's version, whether the book was
+valid, and each ``sid``'s receive times.
 """
 
 from __future__ import annotations

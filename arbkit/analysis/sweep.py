@@ -1,10 +1,12 @@
 """Threshold × latency sweeps over many sessions, on any `concurrent.futures.Executor`.
 
-A task is small and picklable: the session paths and a chunk of settings. Its worker reads
-the sessions' Parquet itself, replays each through the strategy once (`decisions.prepare`, at
-the sweep's lowest threshold) and then runs every setting of its chunk on that (`fills`,
-`results`). Latency draws are seeded by (seed, session, latency value), so the table does not
-depend on how settings were chunked or where they ran.
+A task is small and picklable: one session's path and a chunk of settings. Its worker reads
+the session's Parquet itself, replays it through the strategy once (`decisions.prepare`, at
+the sweep's lowest threshold), runs every setting of its chunk on that (`fills`), and sends
+back per-setting sums (`results.Partial`, a few numbers and the PnL per settlement time); the
+caller adds up each setting's parts over the sessions (`results.combine`). Latency draws are
+seeded by (seed, session, latency value), so the table does not depend on how settings were
+chunked or where they ran.
 """
 
 from __future__ import annotations
