@@ -18,6 +18,7 @@ from arbkit.analysis.decisions import load_inputs, prepare
 from arbkit.analysis.fills import simulate, simulate_sequential
 from arbkit.analysis.latency_models import Distribution, Latency, LatencyModel, draw_latencies
 from arbkit.cli import main
+from arbkit.core.errors import ConfigError
 from arbkit.core.events import KalshiBookRow
 from arbkit.core.storage import Session, SessionWriter
 from tests.backtest_support import (
@@ -198,7 +199,7 @@ def test_latency_draws_are_seeded_scaled_and_offset() -> None:
     assert set(order.tolist()) == {6_000_000, 11_000_000, 16_000_000}
     again = draw_latencies(lat, {Distribution.REST_RTT: samples}, 1000, (7,))[1]
     np.testing.assert_array_equal(order, again)
-    with pytest.raises(ValueError, match="no rest_rtt samples"):
+    with pytest.raises(ConfigError, match="no rest_rtt samples"):
         draw_latencies(lat, {}, 3, (7,))
 
 
@@ -210,6 +211,10 @@ def test_cli_json_rows_and_figures(
         [
             "backtest",
             str(lagged),
+            "--latency-model",
+            "ws_delay",
+            "--decision-ms",
+            "0",
             "--thresholds",
             "0,0.05",
             "--latency-ms",
@@ -249,6 +254,7 @@ def test_cli_json_rows_and_figures(
         (["/nonexistent/session"], "no recording session"),
         (["{s}", "--thresholds", "0,x"], "--thresholds takes comma-separated numbers"),
         (["{s}", "--latency-ms", "-1"], "zero or more milliseconds"),
+        (["{s}", "--latency-model", "rest_rtt"], "records no rest_rtt samples"),
     ],
 )
 def test_cli_bad_input_is_one_line(

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from arbkit.core.errors import ConfigError
 from arbkit.core.storage import Session
 
 MS_NS = 1_000_000
@@ -54,7 +55,7 @@ class LatencyModel:
                 f"the session records no {self.distribution.value} samples to draw latencies "
                 "from; use a constant latency model"
             )
-            raise ValueError(msg)
+            raise ConfigError(msg)
         drawn = samples_ns[rng.integers(0, len(samples_ns), size=n)]
         out = np.rint(drawn * self.scale).astype(np.int64) + offset
         clipped: I64 = np.maximum(out, 0)

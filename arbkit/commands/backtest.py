@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from arbkit.analysis.backtest import backtest, net_vs_threshold, sweep
+from arbkit.analysis.latency_models import Distribution, Latency, LatencyModel
 from arbkit.analysis.sweep import settings
 from arbkit.core.errors import ConfigError, StorageError
 from arbkit.core.storage import Session
@@ -48,6 +49,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--latency-ms",
         default="0,100,250,500,1000",
         help="signal-to-Kalshi latencies in ms, comma-separated (default %(default)s)",
+    )
+    parser.add_argument(
+        "--latency-model",
+        choices=[d.value for d in Distribution],
+        default=Distribution.CONSTANT.value,
+        help="order latency: constant (the --latency-ms values alone) or drawn from the "
+        "session's recorded REST round trips / one-way legs / WebSocket delays, plus "
+        "--latency-ms (default %(default)s)",
+    )
+    parser.add_argument(
+        "--decision-ms", type=float, default=0.0, help="signal -> order leaves (default 0)"
     )
     parser.add_argument("--out", type=Path, help="where the figures go")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latency draws")
@@ -90,19 +102,35 @@ def run(args: argparse.Namespace) -> int:
         settings(thresholds, latencies)
     except ValueError as exc:
         raise ConfigError(f"--latency-ms: {exc}") from None
+    if not (math.isfinite(args.decision_ms) and args.decision_ms >= 0):
+        msg = f"--decision-ms must be zero or more milliseconds, got {args.decision_ms:g}"
+        raise ConfigError(msg)
+    latency = Latency(
+        decision=LatencyModel(offset_ms=args.decision_ms),
+        order=LatencyModel(Distribution(args.latency_model)),
+    )
     sessions = [Session(p) for p in args.sessions]
     out: Path = args.out or sessions[0].path / "backtest"
     if out.exists() and not out.is_dir():
         msg = f"--out {out} is a file, not a directory: choose another --out"
         raise StorageError(msg)
     table = sweep(
-        sessions, thresholds=thresholds, latencies_ms=latencies, seed=args.seed, progress=True
+        sessions,
+        thresholds=thresholds,
+        latencies_ms=latencies,
+        latency=latency,
+        seed=args.seed,
+        progress=True,
     )
     out.mkdir(parents=True, exist_ok=True)
     net_vs_threshold(table).savefig(out / "net_vs_threshold.png", dpi=110)
     best = table.sort("net_pnl_dollars", descending=True, maintain_order=True).row(0, named=True)
     result = backtest(
-        sessions, threshold=best["threshold"], latency_ms=best["latency_ms"], seed=args.seed
+        sessions,
+        threshold=best["threshold"],
+        latency_ms=best["latency_ms"],
+        latency=latency,
+        seed=args.seed,
     )
     result.plot().savefig(out / "equity.png", dpi=110)
     result.fills.drop("levels").write_csv(out / "fills_best.csv")
