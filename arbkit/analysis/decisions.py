@@ -24,6 +24,7 @@ valid, and each ``sid``'s receive times.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,7 @@ class _TapeBuilder:
         self.markets = markets
         self.entries: list[list[int]] = [[] for _ in markets]
         self.times: list[list[int]] = [[] for _ in markets]
-        self.flat: list[int] = []
+        self.flat = array("q")
         """Per entry: yes, no, valid, sid, then per leg DEPTH × (price, qty, version)."""
         self.n = 0
         self.versions: dict[Level, int] = {}
@@ -119,20 +120,20 @@ class _TapeBuilder:
     ) -> None:
         flat = self.flat
         best = [max(lv) if lv else -1 for lv in levels]
-        flat += (best[0], best[1], int(valid), sid)
+        flat.extend((best[0], best[1], int(valid), sid))
         versions = self.versions
         for leg, lv in enumerate(levels):
             top = sorted(lv, reverse=True)[:DEPTH] if len(lv) > 1 else list(lv)
             for p in top:
-                flat += (p, lv[p], versions.get((mid, leg, p), 0))
-            flat += (-1, 0, 0) * (DEPTH - len(top))
+                flat.extend((p, lv[p], versions.get((mid, leg, p), 0)))
+            flat.extend((-1, 0, 0) * (DEPTH - len(top)))
         self.entries[mid].append(self.n)
         self.times[mid].append(t)
         self.n += 1
 
     def build(self) -> BookTape:
         width = 4 + 2 * 3 * DEPTH
-        a = np.asarray(self.flat, dtype=np.int64).reshape(self.n, width)
+        a = np.frombuffer(self.flat, dtype=np.int64).reshape(self.n, width)
         depth = a[:, 4:].reshape(self.n, 2, DEPTH, 3)
         return BookTape(
             self.markets,
@@ -285,7 +286,8 @@ def prepare(
     live: dict[int, int] = {}
     """Markets decided on every index tick: id -> close_ns."""
     closes: dict[int, int | None] = {}
-    out: list[tuple[int, int, int, int, int, int, int, int]] = []
+    out = array("q")
+    """Per kept decision: recv_ns, market, side, size, price, edge, fee, fair."""
     sid_last: dict[int, int] = {}
 
     def record_top(mid: int, t: int, b: _Book) -> None:
@@ -321,7 +323,7 @@ def prepare(
         if row.reason == "" and row.edge_e4 is not None and row.fee_e4 is not None:
             yes = row.side == "yes"
             ask = row.yes_ask_e4 if yes else ONE_E4 - (row.yes_bid_e4 or 0)
-            out.append(
+            out.extend(
                 (
                     t,
                     mid,
@@ -400,9 +402,8 @@ def prepare(
                     b.valid = False
                     b.snapshot_key = None
                     record_top(mid, t, b)
-    arrays = [np.asarray(c, dtype=np.int64) for c in zip(*out, strict=True)] or [
-        np.zeros(0, dtype=np.int64) for _ in range(8)
-    ]
+    table = np.frombuffer(out, dtype=np.int64).reshape(-1, 8)
+    arrays = [table[:, c].copy() for c in range(8)]
     settled = outcomes(market_rows, data["official"], index)
     start, end = (times[0], times[-1]) if times else (0, 0)
     yes = [settled[m].yes_e4 if m in settled else None for m in names]
