@@ -95,8 +95,8 @@ class _Plan:
     """Positions (in arrival order) of the orders that passed the book checks."""
     pair_order: I64
     """Per (order, level) pair, in walking order: position of the order."""
-    pair_key: I64
-    """(pairs, 4): market, leg, price on the leg, version: the level's identity."""
+    pair_price: I64
+    """Per pair, the level's price on its leg."""
     pair_shown: I64
     """Whole contracts the level displayed on arrival."""
     by_level: I64
@@ -181,7 +181,7 @@ def _plan(prep: Prepared, sel: I64, mids: I64, miss: I64, g: I64) -> _Plan:
     starts = _starts(packed[by_level])
     level = np.empty(len(by_level), dtype=np.int64)
     level[by_level] = np.cumsum(starts) - 1
-    return _Plan(go, go[rows], key, shown[rows, cols], by_level, starts, level)
+    return _Plan(go, go[rows], key[:, 2].copy(), shown[rows, cols], by_level, starts, level)
 
 
 def _starts(sorted_keys: I64) -> npt.NDArray[np.bool_]:
@@ -260,6 +260,7 @@ class Arrivals:
 
     index: I64
     """Decision rows, in arrival order."""
+    edge_e4: I64
     decision_ns: I64
     order_ns: I64
     arrival_ns: I64
@@ -278,13 +279,15 @@ def arrive(prep: Prepared, decision_ns: I64, order_ns: I64) -> Arrivals:
     g = _entries(prep, mids, arrival)
     miss = _checks(prep, mids, arrival, g)
     plan = _plan(prep, index, mids, miss, g)
-    return Arrivals(index, decision_ns[index], order_ns[index], arrival, miss, plan)
+    return Arrivals(
+        index, d.edge_e4[index], decision_ns[index], order_ns[index], arrival, miss, plan
+    )
 
 
 def _select(prep: Prepared, arrivals: Arrivals, threshold_e4: int) -> tuple[Arrivals, I64]:
     """The orders of the decisions at or above the threshold (still in arrival order), and
     their sizes."""
-    keep = prep.decisions.edge_e4[arrivals.index] >= threshold_e4
+    keep = arrivals.edge_e4 >= threshold_e4
     position = np.cumsum(keep) - 1
     plan = arrivals.plan
     pairs = keep[plan.pair_order]
@@ -292,6 +295,7 @@ def _select(prep: Prepared, arrivals: Arrivals, threshold_e4: int) -> tuple[Arri
     kept = plan.by_level[pairs[plan.by_level]]
     sub = Arrivals(
         arrivals.index[keep],
+        arrivals.edge_e4[keep],
         arrivals.decision_ns[keep],
         arrivals.order_ns[keep],
         arrivals.arrival_ns[keep],
@@ -299,7 +303,7 @@ def _select(prep: Prepared, arrivals: Arrivals, threshold_e4: int) -> tuple[Arri
         _Plan(
             position[plan.go[keep[plan.go]]],
             position[plan.pair_order[pairs]],
-            plan.pair_key[pairs],
+            plan.pair_price[pairs],
             plan.pair_shown[pairs],
             pair_position[kept],
             _starts(plan.pair_level[kept]),
@@ -312,7 +316,7 @@ def _select(prep: Prepared, arrivals: Arrivals, threshold_e4: int) -> tuple[Arri
 def _finish(prep: Prepared, a: Arrivals, fill: I64) -> Orders:
     took = fill > 0
     fill_order = a.plan.pair_order[took]
-    fill_price = ONE_E4 - a.plan.pair_key[took, 2]
+    fill_price = ONE_E4 - a.plan.pair_price[took]
     fill_count = fill[took]
     n = len(a.index)
     fee = _fees(
@@ -361,12 +365,12 @@ def simulate(prep: Prepared, threshold_e4: int, decision_ns: I64, order_ns: I64)
 def _sequential(plan: _Plan, want: I64) -> I64:
     """Each pair's fill, order by order, with a consumption table."""
     sizes = want.tolist()
-    consumed: dict[tuple[int, ...], int] = {}
+    consumed: dict[int, int] = {}
     need: dict[int, int] = {}
     fills = []
     for j, key, shown in zip(
         plan.pair_order.tolist(),
-        map(tuple, plan.pair_key.tolist()),
+        plan.pair_level.tolist(),
         plan.pair_shown.tolist(),
         strict=True,
     ):
