@@ -1,0 +1,332 @@
+"""Books rebuilt from recorded tables, vectorised: top of book over time, full book at a time.
+
+Kalshi (``kalshi_book``): a snapshot holds absolute quantities (all its rows share
+``market``/``sid``/``seq``; an empty one is a single row with ``side == ""``), a delta a signed
+change. YES and NO are both bid ladders on their own leg, so the YES ask is ``1 − best NO bid``
+and the NO ask ``1 − best YES bid``. A book is valid from a snapshot until a ``gap`` or
+``disconnect`` of the Kalshi stream in ``events`` (for its market, or for the whole stream),
+and never while crossed (best YES bid + best NO bid >= $1) — the live client's rules
+(`arbkit.venues.kalshi.book.KalshiBook`).
+
+Spot (``spot_book``): absolute sizes per level (0 deletes); a run of snapshot rows of one
+frame replaces the book.
+
+How it stays vectorised: per row, the quantity of the level it touches after the row is a
+grouped cumulative sum (Kalshi) or the value itself (spot). The best price after each row is
+then the highest (bids) / lowest (asks) level whose latest quantity is positive: for each
+(book, epoch, side) block, numpy forward-fills a rows × levels matrix in bounded chunks and
+reads the best column off it. Python loops only over blocks and chunks, never over rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from arbkit.core.fixed import KALSHI_PRICE_SCALE
+
+ONE_E4 = KALSHI_PRICE_SCALE
+KALSHI_STREAM = "kalshi_ws"
+INVALIDATING = ("gap", "disconnect")
+"""Event kinds after which a Kalshi book is not trusted until its next snapshot."""
+_CELLS = 1 << 22
+"""Matrix cells per chunk of the best-level scan (bounds its memory to a few tens of MB)."""
+
+I64 = npt.NDArray[np.int64]
+
+
+def to_datetime(col: str, name: str = "time") -> pl.Expr:
+    """An int64 UTC-ns column as ``Datetime("us", "UTC")`` (what Spark and DuckDB read plainly)."""
+    return (pl.col(col) // 1000).cast(pl.Datetime("us", "UTC")).alias(name)
+
+
+def _best(level: I64, qty: I64, n_levels: int, *, highest: bool) -> tuple[I64, I64]:
+    """Best level index and its quantity after each row of one block (-1/0 when empty).
+
+    ``level[i]`` is the level row ``i`` set (indices ascending in price) and ``qty[i]`` its
+    quantity afterwards; the block starts empty.
+    """
+    n = len(level)
+    best = np.full(n, -1, dtype=np.int64)
+    best_qty = np.zeros(n, dtype=np.int64)
+    carry = np.zeros(n_levels, dtype=np.int64)
+    step = max(1, _CELLS // max(n_levels, 1))
+    cols = np.arange(n_levels)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        m = stop - start
+        last = np.full((m, n_levels), -1, dtype=np.int64)
+        last[np.arange(m), level[start:stop]] = np.arange(m)
+        np.maximum.accumulate(last, axis=0, out=last)
+        q = np.where(last >= 0, qty[start:stop][np.maximum(last, 0)], carry)
+        on = q > 0
+        any_on = on.any(axis=1)
+        idx = (n_levels - 1 - np.argmax(on[:, ::-1], axis=1)) if highest else np.argmax(on, axis=1)
+        rows = np.arange(m)
+        best[start:stop] = np.where(any_on, cols[idx], -1)
+        best_qty[start:stop] = np.where(any_on, q[rows, idx], 0)
+        carry = q[-1]
+    return best, best_qty
+
+
+def _blocks(keys: I64) -> Iterator[tuple[int, int]]:
+    """(start, stop) of each run of equal keys in a sorted array."""
+    if len(keys) == 0:
+        return
+    edges = np.flatnonzero(np.diff(keys)) + 1
+    bounds = np.concatenate(([0], edges, [len(keys)]))
+    yield from zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
+
+
+def _best_by_block(
+    frame: pl.DataFrame, *, block: str, price: str, qty: str, highest: bool
+) -> tuple[I64, I64]:
+    """Best price and quantity after each row of ``frame`` (sorted by ``block`` then order)."""
+    n = frame.height
+    best_price = np.full(n, -1, dtype=np.int64)
+    best_qty = np.zeros(n, dtype=np.int64)
+    keys = frame[block].to_numpy()
+    prices = frame[price].to_numpy()
+    qtys = frame[qty].to_numpy()
+    for start, stop in _blocks(keys):
+        levels, level = np.unique(prices[start:stop], return_inverse=True)
+        idx, q = _best(level.astype(np.int64), qtys[start:stop], len(levels), highest=highest)
+        best_price[start:stop] = np.where(idx >= 0, levels[np.maximum(idx, 0)], -1)
+        best_qty[start:stop] = q
+    return best_price, best_qty
+
+
+def _none_if_negative(col: str) -> pl.Expr:
+    return pl.when(pl.col(col) >= 0).then(pl.col(col)).otherwise(None).alias(col)
+
+
+def _kalshi_levels(book: pl.DataFrame) -> pl.DataFrame:
+    """Rows in receive order with ``epoch`` (snapshots seen so far per market, 0 before the
+    first), ``epoch_ns`` (when it began) and ``level_qty`` (the touched level's qty after)."""
+    prev = [pl.col(c).shift(1).over("market") for c in ("is_snapshot", "sid", "seq")]
+    new_snapshot = pl.col("is_snapshot") & (
+        ~prev[0].fill_null(False)
+        | (pl.col("sid") != prev[1]).fill_null(True)
+        | (pl.col("seq") != prev[2]).fill_null(True)
+    )
+    return (
+        book.with_row_index("row")
+        .with_columns(new_snapshot.alias("new_snapshot"))
+        .with_columns(pl.col("new_snapshot").cast(pl.Int64).cum_sum().over("market").alias("epoch"))
+        .filter(pl.col("epoch") > 0)
+        .with_columns(
+            pl.col("recv_ns").first().over("market", "epoch").alias("epoch_ns"),
+            pl.col("qty_e2")
+            .cum_sum()
+            .over("market", "epoch", "side", "price_e4")
+            .alias("level_qty"),
+        )
+    )
+
+
+def _side_best(levels: pl.DataFrame, side: str) -> pl.DataFrame:
+    """Best bid (price, qty) of one Kalshi side after each of that side's rows."""
+    rows = (
+        levels.filter(pl.col("side") == side)
+        .with_columns(
+            (pl.col("market").rank("dense").cast(pl.Int64) * (1 << 32) + pl.col("epoch")).alias(
+                "block"
+            )
+        )
+        .sort("block", "row")
+    )
+    price, qty = _best_by_block(
+        rows, block="block", price="price_e4", qty="level_qty", highest=True
+    )
+    return rows.select("row").with_columns(
+        pl.Series(f"{side}_px", price), pl.Series(f"{side}_q", qty)
+    )
+
+
+def _invalid_since(events: pl.DataFrame, markets: pl.Series) -> pl.DataFrame:
+    """(market, recv_ns) of every event that invalidates a Kalshi book (stream-wide events
+    apply to every market)."""
+    bad = events.filter(
+        (pl.col("stream") == KALSHI_STREAM) & pl.col("kind").is_in(INVALIDATING)
+    ).select("recv_ns", "subject")
+    names = markets.unique().to_frame("market")
+    own = bad.join(names, left_on="subject", right_on="market").select(
+        pl.col("subject").alias("market"), "recv_ns"
+    )
+    wide = (
+        bad.filter(~pl.col("subject").is_in(names["market"].implode()))
+        .join(names, how="cross")
+        .select("market", "recv_ns")
+    )
+    return pl.concat([own, wide]).sort("recv_ns")
+
+
+def kalshi_top_of_book(book: pl.DataFrame, events: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Top of every Kalshi market as of each ``recv_ns`` at which its book changed.
+
+    Columns: ``recv_ns``, ``time`` (UTC µs), ``market``, ``yes_bid_e4``, ``yes_bid_qty_e2``,
+    ``yes_ask_e4``, ``yes_ask_qty_e2``, ``no_bid_e4``, ``no_bid_qty_e2``, ``no_ask_e4``,
+    ``no_ask_qty_e2``, ``valid``. Prices are null for an empty side. Rows before a market's
+    first snapshot are left out.
+    """
+    levels = _kalshi_levels(book)
+    tops = levels.select("row", "recv_ns", "market", "epoch", "epoch_ns")
+    for side in ("yes", "no"):
+        tops = tops.join(_side_best(levels, side), on="row", how="left")
+    px = ["yes_px", "yes_q", "no_px", "no_q"]
+    tops = (
+        tops.sort("row")
+        .with_columns(pl.col(px).forward_fill().over("market", "epoch"))
+        .with_columns(pl.col("yes_px", "no_px").fill_null(-1), pl.col("yes_q", "no_q").fill_null(0))
+        .group_by("market", "recv_ns", maintain_order=True)
+        .last()
+    )
+    yes_bid = pl.when(pl.col("yes_px") >= 0).then(pl.col("yes_px"))
+    no_bid = pl.when(pl.col("no_px") >= 0).then(pl.col("no_px"))
+    crossed = (
+        (pl.col("yes_px") >= 0)
+        & (pl.col("no_px") >= 0)
+        & (pl.col("yes_px") + pl.col("no_px") >= ONE_E4)
+    )
+    out = tops.select(
+        "recv_ns",
+        to_datetime("recv_ns"),
+        "market",
+        "epoch_ns",
+        yes_bid.alias("yes_bid_e4"),
+        pl.when(pl.col("yes_px") >= 0).then(pl.col("yes_q")).alias("yes_bid_qty_e2"),
+        (ONE_E4 - no_bid).alias("yes_ask_e4"),
+        pl.when(pl.col("no_px") >= 0).then(pl.col("no_q")).alias("yes_ask_qty_e2"),
+        no_bid.alias("no_bid_e4"),
+        pl.when(pl.col("no_px") >= 0).then(pl.col("no_q")).alias("no_bid_qty_e2"),
+        (ONE_E4 - yes_bid).alias("no_ask_e4"),
+        pl.when(pl.col("yes_px") >= 0).then(pl.col("yes_q")).alias("no_ask_qty_e2"),
+        (~crossed).alias("valid"),
+    )
+    if events is not None and events.height:
+        bad = _invalid_since(events, out["market"])
+        out = (
+            out.sort("recv_ns")
+            .join_asof(
+                bad.rename({"recv_ns": "bad_ns"}),
+                left_on="recv_ns",
+                right_on="bad_ns",
+                by="market",
+                check_sortedness=False,
+            )
+            .with_columns(
+                (
+                    pl.col("valid")
+                    & (pl.col("bad_ns").is_null() | (pl.col("bad_ns") < pl.col("epoch_ns")))
+                ).alias("valid")
+            )
+            .drop("bad_ns")
+        )
+    return out.drop("epoch_ns").sort("recv_ns", "market", maintain_order=True)
+
+
+def spot_top_of_book(book: pl.DataFrame) -> pl.DataFrame:
+    """Best bid/ask of every spot venue and symbol as of each ``recv_ns`` its book changed.
+
+    Columns: ``recv_ns``, ``time`` (UTC µs), ``venue``, ``symbol``, ``bid_e8``,
+    ``bid_size_e8``, ``ask_e8``, ``ask_size_e8``, ``valid`` (both sides present, not crossed).
+    """
+    key = ["venue", "symbol"]
+    snap_start = pl.col("is_snapshot") & (
+        ~pl.col("is_snapshot").shift(1).over(key).fill_null(False)
+        | (pl.col("recv_ns") != pl.col("recv_ns").shift(1)).over(key).fill_null(True)
+    )
+    rows = (
+        book.with_row_index("row")
+        .with_columns(snap_start.cast(pl.Int64).cum_sum().over(key).alias("epoch"))
+        .with_columns(
+            (pl.struct(key).rank("dense").cast(pl.Int64) * (1 << 32) + pl.col("epoch")).alias(
+                "block"
+            )
+        )
+    )
+    tops = rows.select("row", "recv_ns", *key, "epoch")
+    for side, highest in (("bid", True), ("ask", False)):
+        part = rows.filter(pl.col("side") == side).sort("block", "row")
+        price, size = _best_by_block(
+            part, block="block", price="price_e8", qty="size_e8", highest=highest
+        )
+        tops = tops.join(
+            part.select("row").with_columns(
+                pl.Series(f"{side}_e8", price), pl.Series(f"{side}_size_e8", size)
+            ),
+            on="row",
+            how="left",
+        )
+    cols = ["bid_e8", "bid_size_e8", "ask_e8", "ask_size_e8"]
+    return (
+        tops.sort("row")
+        .with_columns(pl.col(cols).forward_fill().over(*key, "epoch"))
+        .group_by(*key, "recv_ns", maintain_order=True)
+        .last()
+        .with_columns(_none_if_negative("bid_e8"), _none_if_negative("ask_e8"))
+        .with_columns(
+            pl.when(pl.col("bid_e8").is_null())
+            .then(None)
+            .otherwise(pl.col("bid_size_e8"))
+            .alias("bid_size_e8"),
+            pl.when(pl.col("ask_e8").is_null())
+            .then(None)
+            .otherwise(pl.col("ask_size_e8"))
+            .alias("ask_size_e8"),
+        )
+        .select(
+            "recv_ns",
+            to_datetime("recv_ns"),
+            *key,
+            *cols,
+            (pl.col("bid_e8") < pl.col("ask_e8")).fill_null(False).alias("valid"),
+        )
+        .sort("recv_ns", maintain_order=True)
+    )
+
+
+@dataclass(frozen=True)
+class BookAt:
+    """A Kalshi market's full book as of ``time_ns``: bid ladders best first (NO on its leg)."""
+
+    market: str
+    time_ns: int
+    valid: bool
+    yes: pl.DataFrame
+    """``price_e4``, ``qty_e2`` of the YES bids, best first."""
+    no: pl.DataFrame
+    """``price_e4``, ``qty_e2`` of the NO bids, best first."""
+
+    @property
+    def yes_asks(self) -> pl.DataFrame:
+        """The NO bids as YES asks (``1 − price``), best (lowest) first."""
+        return self.no.select((ONE_E4 - pl.col("price_e4")).alias("price_e4"), "qty_e2")
+
+
+def kalshi_book_at(
+    book: pl.DataFrame, market: str, time_ns: int, events: pl.DataFrame | None = None
+) -> BookAt:
+    """The book of ``market`` from the rows received at or before ``time_ns``."""
+    rows = book.filter((pl.col("market") == market) & (pl.col("recv_ns") <= time_ns))
+    levels = _kalshi_levels(rows)
+    empty = pl.DataFrame(schema={"price_e4": pl.Int64, "qty_e2": pl.Int64})
+    if levels.height == 0:
+        return BookAt(market, time_ns, False, empty, empty)
+    current = levels.filter(pl.col("epoch") == pl.col("epoch").max())
+    ladder = (
+        current.group_by("side", "price_e4")
+        .agg(pl.col("level_qty").last().alias("qty_e2"))
+        .filter(pl.col("qty_e2") > 0)
+        .sort("price_e4", descending=True)
+    )
+    tops = kalshi_top_of_book(rows, events)
+    valid = bool(tops["valid"][-1]) if tops.height else False
+    yes, no = (
+        ladder.filter(pl.col("side") == s).select("price_e4", "qty_e2") for s in ("yes", "no")
+    )
+    return BookAt(market, time_ns, valid, yes, no)
