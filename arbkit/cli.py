@@ -23,14 +23,13 @@ COMMANDS: dict[str, str | None] = {
     "monitor": None,
     "brti": "brti",
     "check": None,
-    "report": None,
+    "report": "report",
     "backtest": None,
     "demo": "demo",
 }
 PLANNED: dict[str, str] = {
     "monitor": "live view: quotes, BRTI replica, fair values, signals, latency",
     "check": "validate connectivity, authentication, latency and data quality",
-    "report": "latency report of a recorded session (REST vs WebSocket)",
     "backtest": "threshold x latency sweep over recorded sessions",
 }
 """What the commands that are not built yet will do (shown in --help)."""

@@ -73,6 +73,7 @@ def rest_ecdf(report: LatencyReport) -> Figure:
 
 
 def _markers(ax: Axes, events: pl.DataFrame) -> None:
+    """Vertical lines at the Kalshi streams' disconnects, reconnects, gaps and resyncs."""
     seen: set[str] = set()
     for t, kind in (
         events.filter(pl.col("kind").is_in(list(_MARKER_STYLE))).select("time", "kind").iter_rows()
