@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -93,7 +94,8 @@ def test_websocket_delay_is_milliseconds_with_its_clock_bound(
         assert s["ws_delay_channel"] == "orderbook_delta"
         assert s["ws_delay_ms"]["n"] > 50
         assert -5.0 < s["ws_delay_ms"]["p50"] < 100.0
-        assert s["clock_error_ms"] is not None and s["clock_samples"] >= 1
+        assert s["clock_error_ms"] is not None
+        assert s["clock_samples"] >= 1
         table = report.ws_delay_table
         kalshi = table.filter(pl.col("source") == "kalshi")
         assert kalshi["clock_error_ms"].null_count() == 0
@@ -150,19 +152,19 @@ def test_replayed_books_agree_with_the_live_clients_book(
         else:
             if pending:
                 flush()
-            book = books.get(row.market)
-            if book is not None and not book.apply_delta(
+            live = books.get(row.market)
+            if live is not None and not live.apply_delta(
                 row.side == "yes", row.price_e4, row.qty_e2, row.recv_ns
             ):
-                book.invalidate("below zero")
+                live.invalidate("below zero")
         nxt = stream[i + 1][1] if i + 1 < len(stream) else None
         if nxt is None or nxt.recv_ns != row.recv_ns:
             if pending:
                 flush()
             checks.append((row.market, row.recv_ns))
-            book = books.get(row.market)
+            current = books.get(row.market)
             got = tops[(row.market, row.recv_ns)]
-            quote = None if book is None else book.quote()
+            quote = None if current is None else current.quote()
             assert got["valid"] == (quote is not None)
             if quote is None:
                 invalid += 1
@@ -211,7 +213,8 @@ def test_report_command_writes_html_and_json(
         assert "tracking error" in page.lower() or "official index" in page
     assert main(["report", str(session.path), "--out", str(tmp_path / "text")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("REST caught up") and "report written to" in out
+    assert out.startswith("REST caught up")
+    assert "report written to" in out
 
 
 def test_report_on_a_path_that_is_no_session_is_one_clear_line(
@@ -219,7 +222,18 @@ def test_report_on_a_path_that_is_no_session_is_one_clear_line(
 ) -> None:
     assert main(["report", str(tmp_path / "nope")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "no recording session" in err[0]
+    assert len(err) == 1
+    assert "no recording session" in err[0]
+
+
+def _sql(query: str, **frames: pl.LazyFrame) -> list[Any]:
+    """Run ``query`` in DuckDB with ``frames`` registered under their names."""
+    con = duckdb.connect()
+    for name, lazy in frames.items():
+        con.register(name, lazy)
+    result = con.sql(query)
+    assert result is not None
+    return result.fetchall()
 
 
 def test_many_sessions_are_one_frame_that_duckdb_reads(
@@ -229,12 +243,10 @@ def test_many_sessions_are_one_frame_that_duckdb_reads(
     many = arbkit.sessions(folder)
     book = many.frame("kalshi_book")
     assert book.collect_schema()["time"] == pl.Datetime("us", "UTC")
-    counts = dict(duckdb.sql("select session, count(*) from book group by session").fetchall())
+    counts = dict(_sql("select session, count(*) from book group by session", book=book))
     assert counts == {s.id: s.frame("kalshi_book").collect().height for s in recorded.values()}
     path = many.write_parquet("kalshi_book", folder.parent / "book.parquet")
-    typed = duckdb.sql(
-        f"select typeof(time), count(distinct session) from '{path}' group by 1"
-    ).fetchall()
+    typed = _sql(f"select typeof(time), count(distinct session) from '{path}' group by 1")
     assert typed == [("TIMESTAMP WITH TIME ZONE", len(CACHES))]
 
 
@@ -261,6 +273,7 @@ def test_markets_reads_the_discovery_table(tmp_path: Path) -> None:
         )
     writer.close()
     markets = arbkit.open_session(tmp_path / "m").markets()
-    assert markets.height == 1 and markets["status"][0] == "active"
+    assert markets.height == 1
+    assert markets["status"][0] == "active"
     assert markets.schema["close"] == pl.Datetime("us", "UTC")
     assert markets["close"][0].timestamp() == 10**9 + 900

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -16,7 +17,7 @@ MARKETS = ("M1", "M2")
 PRICES = (3000, 4000, 4500, 5000, 5500, 6000, 7000)
 
 
-def frame(rows: list[Row], row_type: type[Row]) -> pl.DataFrame:
+def frame(rows: Sequence[Row], row_type: type[Row]) -> pl.DataFrame:
     table = pa.Table.from_pylist(
         [{f: getattr(r, f) for f in r.__struct_fields__} for r in rows], schema=schema(row_type)
     )
@@ -68,11 +69,16 @@ ops = st.lists(
 
 def replay(
     script: list[tuple[object, ...]],
-) -> tuple[list[Row], list[Row], dict[tuple[str, int], tuple[object, ...]], dict[str, DictBook]]:
+) -> tuple[
+    list[KalshiBookRow],
+    list[EventRow],
+    dict[tuple[str, int], tuple[object, ...]],
+    dict[str, DictBook],
+]:
     """Rows for the script and the reference top after each step (by market, recv_ns)."""
     books = {m: DictBook() for m in MARKETS}
-    book_rows: list[Row] = []
-    event_rows: list[Row] = []
+    book_rows: list[KalshiBookRow] = []
+    event_rows: list[EventRow] = []
     expected: dict[tuple[str, int], tuple[object, ...]] = {}
     seq = 0
     for i, (kind, market, a, b) in enumerate(script):
@@ -87,7 +93,8 @@ def replay(
             continue
         book = books[market]
         if kind == "snapshot":
-            assert isinstance(a, dict) and isinstance(b, dict)
+            assert isinstance(a, dict)
+            assert isinstance(b, dict)
             book.yes, book.no, book.synced = dict(a), dict(b), True
             for side, levels in (("yes", a), ("no", b)):
                 book_rows += [
@@ -97,7 +104,8 @@ def replay(
             if not a and not b:
                 book_rows.append(KalshiBookRow(t, None, market, "", 0, 0, True, 1, seq, 1))
         else:
-            assert isinstance(a, str) and isinstance(b, tuple)
+            assert isinstance(a, str)
+            assert isinstance(b, tuple)
             levels = book.yes if a == "yes" else book.no
             price, qty = b
             current = levels.get(price, 0)
@@ -109,9 +117,8 @@ def replay(
                 levels[price] = current + delta
             else:
                 levels.pop(price)
-        if any(r.recv_ns == t for r in book_rows) and any(  # type: ignore[attr-defined]
-            r.market == market and r.is_snapshot
-            for r in book_rows  # type: ignore[attr-defined]
+        if any(r.recv_ns == t for r in book_rows) and any(
+            r.market == market and r.is_snapshot for r in book_rows
         ):
             expected[(market, t)] = book.top()
     return book_rows, event_rows, expected, books
@@ -137,7 +144,7 @@ def test_kalshi_top_of_book_matches_a_dict_book(script: list[tuple[object, ...]]
         assert r["no_ask_e4"] == (None if r["yes_bid_e4"] is None else 10_000 - r["yes_bid_e4"])
         assert r["no_bid_e4"] == (None if r["yes_ask_e4"] is None else 10_000 - r["yes_ask_e4"])
     if book_rows:
-        end = book_rows[-1].recv_ns  # type: ignore[attr-defined]
+        end = book_rows[-1].recv_ns
         for market, ref in books.items():
             at = kalshi_book_at(frame(book_rows, KalshiBookRow), market, end + 1)
             if (market, end) in expected or at.yes.height or at.no.height:
@@ -173,7 +180,8 @@ def test_spot_top_of_book_matches_a_dict_book(script: list[tuple[object, ...]]) 
     for i, (kind, a, b) in enumerate(script):
         t = 1_000 * (i + 1)
         if kind == "snapshot":
-            assert isinstance(a, dict) and isinstance(b, dict)
+            assert isinstance(a, dict)
+            assert isinstance(b, dict)
             bids, asks, synced = dict(a), dict(b), True
             rows += [
                 SpotBookRow(t, None, "v", "BTCUSD", "bid", p, q, True, None, None, 1)
@@ -184,7 +192,8 @@ def test_spot_top_of_book_matches_a_dict_book(script: list[tuple[object, ...]]) 
                 for p, q in b.items()
             ]
         else:
-            assert isinstance(a, str) and isinstance(b, tuple)
+            assert isinstance(a, str)
+            assert isinstance(b, tuple)
             side = bids if a == "bid" else asks
             price, size = b
             rows.append(SpotBookRow(t, None, "v", "BTCUSD", a, price, size, False, None, None, 1))
@@ -194,7 +203,9 @@ def test_spot_top_of_book_matches_a_dict_book(script: list[tuple[object, ...]]) 
                 side.pop(price, None)
         if synced or kind == "set":
             bb, ba = max(bids, default=None), min(asks, default=None)
-            expected[t] = (bb, bids.get(bb) if bb else None, ba, asks.get(ba) if ba else None)  # type: ignore[arg-type]
+            bq = None if bb is None else bids[bb]
+            aq = None if ba is None else asks[ba]
+            expected[t] = (bb, bq, ba, aq)
     tops = spot_top_of_book(frame(rows, SpotBookRow))
     got = {
         r["recv_ns"]: (r["bid_e8"], r["bid_size_e8"], r["ask_e8"], r["ask_size_e8"])

@@ -432,8 +432,8 @@ def headline(summary: dict[str, Any]) -> str:
     parts = []
     if lag["n"]:
         parts.append(
-            f"REST caught up with a WebSocket top-of-book change {_seconds(lag, 'p50')} later at the "
-            f"median (p90 {_seconds(lag, 'p90')})"
+            "REST caught up with a WebSocket top-of-book change "
+            f"{_seconds(lag, 'p50')} later at the median (p90 {_seconds(lag, 'p90')})"
         )
     else:
         parts.append("REST never caught up with a WebSocket top-of-book change")

@@ -82,16 +82,12 @@ def _blocks(keys: I64) -> Iterator[tuple[int, int]]:
     yield from zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
 
 
-def _best_by_block(
-    frame: pl.DataFrame, *, block: str, price: str, qty: str, highest: bool
-) -> tuple[I64, I64]:
-    """Best price and quantity after each row of ``frame`` (sorted by ``block`` then order)."""
-    n = frame.height
+def _best_by_block(keys: I64, prices: I64, qtys: I64, *, highest: bool) -> tuple[I64, I64]:
+    """Best price (-1: none) and its quantity after each row, for rows sorted by block key
+    (receive order within a block); ``qtys`` are each touched level's quantity afterwards."""
+    n = len(keys)
     best_price = np.full(n, -1, dtype=np.int64)
     best_qty = np.zeros(n, dtype=np.int64)
-    keys = frame[block].to_numpy()
-    prices = frame[price].to_numpy()
-    qtys = frame[qty].to_numpy()
     for start, stop in _blocks(keys):
         levels, level = np.unique(prices[start:stop], return_inverse=True)
         idx, q = _best(level.astype(np.int64), qtys[start:stop], len(levels), highest=highest)
@@ -100,50 +96,62 @@ def _best_by_block(
     return best_price, best_qty
 
 
+def _arrays(frame: pl.DataFrame, *cols: str) -> list[I64]:
+    return [frame[c].cast(pl.Int64).to_numpy() for c in cols]
+
+
+def _scatter_best(
+    sides: I64, side: int, keys: I64, prices: I64, qtys: I64, *, highest: bool
+) -> tuple[I64, I64]:
+    """`_best_by_block` over the rows of one side, scattered back to every row (price -2 on
+    the other side's rows)."""
+    idx = np.flatnonzero(sides == side)
+    order = idx[np.argsort(keys[idx], kind="stable")]
+    price, qty = _best_by_block(keys[order], prices[order], qtys[order], highest=highest)
+    out_price = np.full(len(sides), -2, dtype=np.int64)
+    out_qty = np.zeros(len(sides), dtype=np.int64)
+    out_price[order] = price
+    out_qty[order] = qty
+    return out_price, out_qty
+
+
 def _none_if_negative(col: str) -> pl.Expr:
     return pl.when(pl.col(col) >= 0).then(pl.col(col)).otherwise(None).alias(col)
 
 
+_EPOCH_BITS = 24
+"""Bits of the snapshot count in the integer (market, epoch) key (16M resyncs a market)."""
+
+
 def _kalshi_levels(book: pl.DataFrame) -> pl.DataFrame:
-    """Rows in receive order with ``epoch`` (snapshots seen so far per market, 0 before the
-    first), ``epoch_ns`` (when it began) and ``level_qty`` (the touched level's qty after)."""
-    prev = [pl.col(c).shift(1).over("market") for c in ("is_snapshot", "sid", "seq")]
+    """Rows in receive order with integer keys: ``mid`` (market code), ``epoch`` (snapshots
+    seen so far by its market, 0 before the first), ``book_key`` (market and epoch),
+    ``epoch_ns`` (when the epoch began), ``s`` (0 YES, 1 NO, 2 an empty snapshot) and
+    ``level_qty`` (the touched level's quantity after the row). Rows before a market's first
+    snapshot are dropped."""
+    mid = pl.col("market").cast(pl.Categorical).to_physical().cast(pl.Int64)
+    keyed = book.with_row_index("row").with_columns(
+        mid.alias("mid"),
+        pl.col("side")
+        .replace_strict({"yes": 0, "no": 1}, default=2, return_dtype=pl.Int64)
+        .alias("s"),
+    )
+    prev = [pl.col(c).shift(1).over("mid") for c in ("is_snapshot", "sid", "seq")]
     new_snapshot = pl.col("is_snapshot") & (
         ~prev[0].fill_null(False)
         | (pl.col("sid") != prev[1]).fill_null(True)
         | (pl.col("seq") != prev[2]).fill_null(True)
     )
+    book_key = pl.col("mid") * (1 << _EPOCH_BITS) + pl.col("epoch")
+    level_key = (pl.col("book_key") * 4 + pl.col("s")) * (1 << 20) + pl.col("price_e4")
     return (
-        book.with_row_index("row")
-        .with_columns(new_snapshot.alias("new_snapshot"))
-        .with_columns(pl.col("new_snapshot").cast(pl.Int64).cum_sum().over("market").alias("epoch"))
+        keyed.with_columns(new_snapshot.cast(pl.Int64).cum_sum().over("mid").alias("epoch"))
         .filter(pl.col("epoch") > 0)
+        .with_columns(book_key.alias("book_key"))
         .with_columns(
-            pl.col("recv_ns").first().over("market", "epoch").alias("epoch_ns"),
-            pl.col("qty_e2")
-            .cum_sum()
-            .over("market", "epoch", "side", "price_e4")
-            .alias("level_qty"),
+            pl.col("recv_ns").first().over("book_key").alias("epoch_ns"),
+            pl.col("qty_e2").cum_sum().over(level_key).alias("level_qty"),
         )
-    )
-
-
-def _side_best(levels: pl.DataFrame, side: str) -> pl.DataFrame:
-    """Best bid (price, qty) of one Kalshi side after each of that side's rows."""
-    rows = (
-        levels.filter(pl.col("side") == side)
-        .with_columns(
-            (pl.col("market").rank("dense").cast(pl.Int64) * (1 << 32) + pl.col("epoch")).alias(
-                "block"
-            )
-        )
-        .sort("block", "row")
-    )
-    price, qty = _best_by_block(
-        rows, block="block", price="price_e4", qty="level_qty", highest=True
-    )
-    return rows.select("row").with_columns(
-        pl.Series(f"{side}_px", price), pl.Series(f"{side}_q", qty)
     )
 
 
@@ -174,16 +182,30 @@ def kalshi_top_of_book(book: pl.DataFrame, events: pl.DataFrame | None = None) -
     first snapshot are left out.
     """
     levels = _kalshi_levels(book)
-    tops = levels.select("row", "recv_ns", "market", "epoch", "epoch_ns")
-    for side in ("yes", "no"):
-        tops = tops.join(_side_best(levels, side), on="row", how="left")
+    sides, keys, prices, qtys = _arrays(levels, "s", "book_key", "price_e4", "level_qty")
+    yes_px, yes_q = _scatter_best(sides, 0, keys, prices, qtys, highest=True)
+    no_px, no_q = _scatter_best(sides, 1, keys, prices, qtys, highest=True)
     px = ["yes_px", "yes_q", "no_px", "no_q"]
+    untouched = pl.col("s") == 2
     tops = (
-        tops.sort("row")
-        .with_columns(pl.col(px).forward_fill().over("market", "epoch"))
+        levels.select("recv_ns", "market", "mid", "s", "book_key", "epoch_ns")
+        .with_columns(
+            pl.Series("yes_px", yes_px),
+            pl.Series("yes_q", yes_q),
+            pl.Series("no_px", no_px),
+            pl.Series("no_q", no_q),
+        )
+        .with_columns(
+            pl.when((pl.col("s") == 0) | untouched).then(pl.col("yes_px", "yes_q")),
+            pl.when((pl.col("s") == 1) | untouched).then(pl.col("no_px", "no_q")),
+        )
+        .with_columns(
+            pl.when(untouched).then(pl.lit(-1)).otherwise(pl.col(c)).alias(c)
+            for c in ("yes_px", "no_px")
+        )
+        .with_columns(pl.col(px).forward_fill().over("book_key"))
         .with_columns(pl.col("yes_px", "no_px").fill_null(-1), pl.col("yes_q", "no_q").fill_null(0))
-        .group_by("market", "recv_ns", maintain_order=True)
-        .last()
+        .filter((pl.col("recv_ns") != pl.col("recv_ns").shift(-1).over("mid")).fill_null(True))
     )
     yes_bid = pl.when(pl.col("yes_px") >= 0).then(pl.col("yes_px"))
     no_bid = pl.when(pl.col("no_px") >= 0).then(pl.col("no_px"))
@@ -236,38 +258,41 @@ def spot_top_of_book(book: pl.DataFrame) -> pl.DataFrame:
     ``bid_size_e8``, ``ask_e8``, ``ask_size_e8``, ``valid`` (both sides present, not crossed).
     """
     key = ["venue", "symbol"]
+    vid = pl.concat_str(key, separator="/").cast(pl.Categorical).to_physical().cast(pl.Int64)
     snap_start = pl.col("is_snapshot") & (
-        ~pl.col("is_snapshot").shift(1).over(key).fill_null(False)
-        | (pl.col("recv_ns") != pl.col("recv_ns").shift(1)).over(key).fill_null(True)
+        ~pl.col("is_snapshot").shift(1).over("vid").fill_null(False)
+        | (pl.col("recv_ns") != pl.col("recv_ns").shift(1)).over("vid").fill_null(True)
     )
     rows = (
-        book.with_row_index("row")
-        .with_columns(snap_start.cast(pl.Int64).cum_sum().over(key).alias("epoch"))
+        book.with_columns(
+            vid.alias("vid"),
+            pl.col("side")
+            .replace_strict({"bid": 0, "ask": 1}, default=2, return_dtype=pl.Int64)
+            .alias("s"),
+        )
+        .with_columns(snap_start.cast(pl.Int64).cum_sum().over("vid").alias("epoch"))
+        .with_columns((pl.col("vid") * (1 << _EPOCH_BITS) + pl.col("epoch")).alias("book_key"))
+    )
+    sides, keys, prices, sizes = _arrays(rows, "s", "book_key", "price_e8", "size_e8")
+    bid, bid_size = _scatter_best(sides, 0, keys, prices, sizes, highest=True)
+    ask, ask_size = _scatter_best(sides, 1, keys, prices, sizes, highest=False)
+    tops = (
+        rows.select("recv_ns", *key, "vid", "s", "book_key")
         .with_columns(
-            (pl.struct(key).rank("dense").cast(pl.Int64) * (1 << 32) + pl.col("epoch")).alias(
-                "block"
-            )
+            pl.Series("bid_e8", bid),
+            pl.Series("bid_size_e8", bid_size),
+            pl.Series("ask_e8", ask),
+            pl.Series("ask_size_e8", ask_size),
+        )
+        .with_columns(
+            pl.when(pl.col("s") == 0).then(pl.col("bid_e8", "bid_size_e8")),
+            pl.when(pl.col("s") == 1).then(pl.col("ask_e8", "ask_size_e8")),
         )
     )
-    tops = rows.select("row", "recv_ns", *key, "epoch")
-    for side, highest in (("bid", True), ("ask", False)):
-        part = rows.filter(pl.col("side") == side).sort("block", "row")
-        price, size = _best_by_block(
-            part, block="block", price="price_e8", qty="size_e8", highest=highest
-        )
-        tops = tops.join(
-            part.select("row").with_columns(
-                pl.Series(f"{side}_e8", price), pl.Series(f"{side}_size_e8", size)
-            ),
-            on="row",
-            how="left",
-        )
     cols = ["bid_e8", "bid_size_e8", "ask_e8", "ask_size_e8"]
     return (
-        tops.sort("row")
-        .with_columns(pl.col(cols).forward_fill().over(*key, "epoch"))
-        .group_by(*key, "recv_ns", maintain_order=True)
-        .last()
+        tops.with_columns(pl.col(cols).forward_fill().over("book_key"))
+        .filter((pl.col("recv_ns") != pl.col("recv_ns").shift(-1).over("vid")).fill_null(True))
         .with_columns(_none_if_negative("bid_e8"), _none_if_negative("ask_e8"))
         .with_columns(
             pl.when(pl.col("bid_e8").is_null())
