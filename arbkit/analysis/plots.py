@@ -17,6 +17,9 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:
     from arbkit.analysis.latency import LatencyReport
 
+MAX_POINTS = 20_000
+"""Most points one series draws (longer series are thinned evenly; ECDFs keep their shape as
+quantiles), so a day-long session plots in about the time a short one does."""
 _MARKER_STYLE = {
     "disconnect": "tab:red",
     "reconnect": "tab:red",
@@ -29,9 +32,14 @@ def ecdf(ax: Axes, values: pl.Series, label: str) -> None:
     """Empirical CDF of the positive values of ``values`` (a log axis cannot show <= 0)."""
     v = np.sort(values.drop_nulls().cast(pl.Float64).to_numpy())
     v = v[v > 0]
-    if len(v) == 0:
+    n = len(v)
+    if n == 0:
         return
-    ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", label=f"{label} (n={len(v):,})")
+    y = np.arange(1, n + 1) / n
+    if n > MAX_POINTS:
+        y = np.linspace(1 / n, 1.0, MAX_POINTS)
+        v = np.quantile(v, y)
+    ax.step(v, y, where="post", label=f"{label} (n={n:,})")
 
 
 def _finish_ecdf(ax: Axes, xlabel: str, title: str) -> None:
@@ -72,6 +80,14 @@ def rest_ecdf(report: LatencyReport) -> Figure:
     return fig
 
 
+def _series(ax: Axes, frame: pl.DataFrame, value: str, style: str, label: str) -> None:
+    """``value`` against ``time``, thinned evenly to `MAX_POINTS`."""
+    step = max(1, frame.height // MAX_POINTS)
+    thin = frame.gather_every(step) if step > 1 else frame
+    note = f" (every {step}th)" if step > 1 else ""
+    ax.plot(thin["time"].to_numpy(), thin[value].to_numpy(), style, ms=2, label=label + note)
+
+
 def _markers(ax: Axes, events: pl.DataFrame) -> None:
     """Vertical lines at the Kalshi streams' disconnects, reconnects, gaps and resyncs."""
     seen: set[str] = set()
@@ -89,22 +105,12 @@ def over_time(report: LatencyReport) -> Figure:
     fig = Figure(figsize=(11, 6), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
     kalshi = report.ws_delays.filter(pl.col("source") == "kalshi")
-    top.plot(
-        kalshi["time"].to_list(), kalshi["delay_ms"].to_list(), ".", ms=2, label="Kalshi WS delay"
-    )
+    _series(top, kalshi, "delay_ms", ".", "Kalshi WS delay")
     top.set_ylabel("ms")
     top.set_title("Kalshi WebSocket delay over time")
     rest = report.rest_matched.drop_nulls("staleness_s")
-    bottom.plot(
-        rest["time"].to_list(), rest["staleness_s"].to_list(), ".", ms=3, label="REST staleness"
-    )
-    bottom.plot(
-        report.rest_polls["time"].to_list(),
-        report.rest_polls["age_s"].to_list(),
-        "x",
-        ms=3,
-        label="CDN age",
-    )
+    _series(bottom, rest, "staleness_s", ".", "REST staleness")
+    _series(bottom, report.rest_polls.drop_nulls("age_s"), "age_s", "x", "CDN age")
     bottom.set_ylabel("s")
     bottom.set_title("REST staleness over time")
     for ax in (top, bottom):
@@ -118,7 +124,7 @@ def tracking(report: LatencyReport) -> Figure:
     """Replica minus Kalshi's official BRTI over time."""
     fig = Figure(figsize=(11, 3.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(report.tracking["time"].to_list(), report.tracking["diff_usd"].to_list(), lw=0.8)
+    _series(ax, report.tracking, "diff_usd", "-", "replica − official")
     ax.axhline(0, color="black", lw=0.5)
     ax.set_ylabel("replica − official ($)")
     ax.set_title("BRTI replica tracking error")

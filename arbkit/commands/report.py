@@ -117,16 +117,26 @@ def write_report(report: LatencyReport, out: Path) -> Path:
     return page
 
 
-def run(args: argparse.Namespace) -> int:
-    session = open_session(args.session)
-    print(f"analysing {session.path} ...", file=sys.stderr)
+def make_report(
+    session_path: Path | str, out: Path | None = None, *, quiet: bool = False
+) -> tuple[Path, dict[str, Any]]:
+    """Analyse a session and write its report (default ``<session>/report``); returns the
+    HTML path and the summary (what ``--json`` prints). For ``make demo`` and scripts."""
+    session = open_session(session_path)
+    if not quiet:
+        print(f"analysing {session.path} ...", file=sys.stderr)
     report = rest_vs_ws(session)
-    out = args.out or session.path / "report"
-    print("drawing figures ...", file=sys.stderr)
-    page = write_report(report, out)
+    if not quiet:
+        print("drawing figures ...", file=sys.stderr)
+    page = write_report(report, out or session.path / "report")
+    return page, {**report.summary, "report": str(page)}
+
+
+def run(args: argparse.Namespace) -> int:
+    page, summary = make_report(args.session, args.out)
     if args.json:
-        print(json.dumps({**report.summary, "report": str(page)}, default=str))
+        print(json.dumps(summary, default=str))
     else:
-        print(report.summary["headline"])
+        print(summary["headline"])
         print(f"report written to {page}")
     return 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +38,7 @@ _CELLS = 1 << 22
 """Matrix cells per chunk of the best-level scan (bounds its memory to a few tens of MB)."""
 
 I64 = npt.NDArray[np.int64]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def to_datetime(col: str, name: str = "time") -> pl.Expr:
@@ -326,6 +328,11 @@ class BookAt:
     """``price_e4``, ``qty_e2`` of the YES bids, best first."""
     no: pl.DataFrame
     """``price_e4``, ``qty_e2`` of the NO bids, best first."""
+
+    @property
+    def time(self) -> datetime:
+        """``time_ns`` as an aware UTC datetime (µs)."""
+        return _EPOCH + timedelta(microseconds=self.time_ns // 1000)
 
     @property
     def yes_asks(self) -> pl.DataFrame:
