@@ -33,6 +33,7 @@ from arbkit.core.storage import Session
 from arbkit.index.report import BRTI_REPLICA
 from arbkit.index.tracking import differences
 from arbkit.replay.books import ONE_E4, kalshi_top_of_book, to_datetime
+from arbkit.replay.session import ReplaySession
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -108,14 +109,21 @@ def _delays(frame: pl.LazyFrame, source: str, channel: pl.Expr, offset_ns: int) 
     )
 
 
+def _first_of_run(subject: str) -> pl.Expr:
+    """True on a row that starts a run of rows with the same ``subject`` and ``recv_ns``."""
+    same = (pl.col("recv_ns") == pl.col("recv_ns").shift(1)) & (
+        pl.col(subject) == pl.col(subject).shift(1)
+    )
+    return ~same.fill_null(False)
+
+
 def ws_delays(session: Session, clock: ClockCorrection | None = None) -> pl.DataFrame:
     """One row per received WebSocket message with an exchange time: ``recv_ns``, ``time``,
     ``source`` (``kalshi`` or the venue), ``channel``, ``delay_ms`` (clock-corrected for
     Kalshi), ``clock_error_ms`` (the correction's bound; null where no correction exists)."""
     clock = clock or ClockCorrection.of(session)
-    book = session.frame("kalshi_book").unique(
-        ["recv_ns", "market", "is_snapshot"], maintain_order=True
-    )
+    # rows of one frame are written together: keep the first of each (market, recv_ns) run
+    book = session.frame("kalshi_book").filter(_first_of_run("market"))
     channel = (
         pl.when(pl.col("is_snapshot"))
         .then(pl.lit("orderbook_snapshot"))
@@ -130,7 +138,7 @@ def ws_delays(session: Session, clock: ClockCorrection | None = None) -> pl.Data
     )
     spot = (
         session.frame("spot_book")
-        .unique(["venue", "recv_ns"], maintain_order=True)
+        .filter(_first_of_run("venue"))
         .filter(pl.col("exch_ns").is_not_null())
         .select(
             "recv_ns",
@@ -233,23 +241,26 @@ def rest_polls(session: Session) -> tuple[pl.DataFrame, str]:
     return polls.sort("recv_ns"), basis
 
 
-def _state_key() -> pl.Expr:
-    return pl.concat_str([pl.col(c).fill_null(-1) for c in STATE], separator=":").alias("state")
+KEY = tuple(f"key_{c}" for c in STATE)
+"""The `STATE` columns with null (an empty side) as -1, so states compare and join exactly."""
+
+
+def _state_key() -> list[pl.Expr]:
+    return [pl.col(c).fill_null(-1).alias(k) for c, k in zip(STATE, KEY, strict=True)]
 
 
 def ws_states(tops: pl.DataFrame) -> pl.DataFrame:
     """Distinct consecutive top-of-book states of each market over its valid rows: ``k``
     (index within the market), ``start_ns``, ``end_ns`` (null for the last) and ``state``."""
     valid = tops.filter(pl.col("valid")).with_columns(_state_key()).sort("recv_ns")
-    changed = valid.filter(
-        (pl.col("state") != pl.col("state").shift(1).over("market")).fill_null(True)
-    )
+    differs = pl.any_horizontal(pl.col(k) != pl.col(k).shift(1).over("market") for k in KEY)
+    changed = valid.filter(differs.fill_null(True))
     return changed.select(
         "market",
         pl.int_range(pl.len()).over("market").alias("k"),
         pl.col("recv_ns").alias("start_ns"),
         pl.col("recv_ns").shift(-1).over("market").alias("end_ns"),
-        "state",
+        *KEY,
         *STATE,
     )
 
@@ -258,12 +269,12 @@ def match_rest(polls: pl.DataFrame, states: pl.DataFrame) -> pl.DataFrame:
     """Each successful REST poll with the WebSocket state it showed (``k``, null if none) and
     its ``staleness_s`` (0 while current, null if unmatched)."""
     ok = polls.filter(pl.col("status") == 200).with_columns(_state_key()).sort("recv_ns")
-    right = states.select("market", "state", "k", "start_ns", "end_ns").sort("start_ns")
+    right = states.select("market", *KEY, "k", "start_ns", "end_ns").sort("start_ns")
     matched = ok.join_asof(
         right,
         left_on="recv_ns",
         right_on="start_ns",
-        by=["market", "state"],
+        by=["market", *KEY],
         check_sortedness=False,
     )
     superseded = pl.col("end_ns").is_not_null() & (pl.col("end_ns") <= pl.col("recv_ns"))
@@ -451,9 +462,11 @@ def rest_vs_ws(session: Session) -> LatencyReport:
     clock = ClockCorrection.of(session)
     delays = ws_delays(session, clock)
     polls, basis = rest_polls(session)
-    tops = kalshi_top_of_book(
-        session.frame("kalshi_book").collect(), session.frame("events").collect()
-    )
+    if isinstance(session, ReplaySession):  # its books may be built already
+        tops = session.top_of_book()
+    else:
+        book, events = (session.frame(t).collect() for t in ("kalshi_book", "events"))
+        tops = kalshi_top_of_book(book, events)
     states = ws_states(tops)
     matched = match_rest(polls, states)
     lags = state_lags(states, matched)
