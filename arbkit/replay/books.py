@@ -29,11 +29,15 @@ import numpy.typing as npt
 import polars as pl
 
 from arbkit.core.fixed import KALSHI_PRICE_SCALE
+from arbkit.venues.kalshi.protocol import BOOK
+from arbkit.venues.kalshi.protocol import STREAM as KALSHI_STREAM
 
 ONE_E4 = KALSHI_PRICE_SCALE
-KALSHI_STREAM = "kalshi_ws"
 INVALIDATING = ("gap", "disconnect")
 """Event kinds after which a Kalshi book is not trusted until its next snapshot."""
+STREAM_WIDE = ("", BOOK)
+"""Event subjects that concern every market: the connection, and the book channel (a
+sequence gap on its sid)."""
 _CELLS = 1 << 22
 """Matrix cells per chunk of the best-level scan (bounds its memory to a few tens of MB)."""
 
@@ -158,8 +162,9 @@ def _kalshi_levels(book: pl.DataFrame) -> pl.DataFrame:
 
 
 def _invalid_since(events: pl.DataFrame, markets: pl.Series) -> pl.DataFrame:
-    """(market, recv_ns) of every event that invalidates a Kalshi book (stream-wide events
-    apply to every market)."""
+    """(market, recv_ns) of every event that invalidates a Kalshi book: the market's own gaps,
+    and the stream's disconnects and book-channel sequence gaps (``subject`` "" or the
+    channel), which apply to every market — the live client's rules."""
     bad = events.filter(
         (pl.col("stream") == KALSHI_STREAM) & pl.col("kind").is_in(INVALIDATING)
     ).select("recv_ns", "subject")
@@ -168,7 +173,7 @@ def _invalid_since(events: pl.DataFrame, markets: pl.Series) -> pl.DataFrame:
         pl.col("subject").alias("market"), "recv_ns"
     )
     wide = (
-        bad.filter(~pl.col("subject").is_in(names["market"].implode()))
+        bad.filter(pl.col("subject").is_in(STREAM_WIDE))
         .join(names, how="cross")
         .select("market", "recv_ns")
     )
@@ -358,6 +363,9 @@ def kalshi_book_at(
     )
     tops = kalshi_top_of_book(rows, events)
     valid = bool(tops["valid"][-1]) if tops.height else False
+    if valid and events is not None:  # an invalidating event after the book's last row
+        since = pl.col("recv_ns").is_between(current["recv_ns"].min(), time_ns)
+        valid = _invalid_since(events, pl.Series([market])).filter(since).is_empty()
     yes, no = (
         ladder.filter(pl.col("side") == s).select("price_e4", "qty_e2") for s in ("yes", "no")
     )
