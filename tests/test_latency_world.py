@@ -21,6 +21,7 @@ import arbkit
 from arbkit.analysis.latency import LatencyReport, rest_vs_ws
 from arbkit.cli import main
 from arbkit.core.config import Env
+from arbkit.core.errors import StorageError
 from arbkit.core.events import EventRow, KalshiBookRow, KalshiMarketRow
 from arbkit.core.storage import SessionWriter
 from arbkit.replay.session import ReplaySession
@@ -277,3 +278,10 @@ def test_markets_reads_the_discovery_table(tmp_path: Path) -> None:
     assert markets["status"][0] == "active"
     assert markets.schema["close"] == pl.Datetime("us", "UTC")
     assert markets["close"][0].timestamp() == 10**9 + 900
+
+
+def test_sessions_of_a_folder_without_sessions_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="no recording sessions under"):
+        arbkit.sessions(tmp_path)
+    with pytest.raises(StorageError, match="is not a folder"):
+        arbkit.sessions(tmp_path / "missing")

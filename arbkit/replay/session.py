@@ -130,7 +130,7 @@ class Sessions:
         ]
         if not parts:
             return self.sessions[0].frame(table).select(pl.lit("").alias("session"), pl.all())
-        frame = pl.concat(parts, how="vertical_relaxed")
+        frame = pl.concat(parts, how="diagonal_relaxed")  # newer sessions may add columns
         if "recv_ns" in frame.collect_schema():
             frame = frame.with_columns(to_datetime("recv_ns"))
         return frame
