@@ -71,17 +71,19 @@ def reports(recorded: dict[float, ReplaySession]) -> dict[float, LatencyReport]:
 
 
 def test_rest_staleness_and_lag_follow_the_cdn_cache(reports: dict[float, LatencyReport]) -> None:
+    """Bounds on p90 rather than max: under sequence gaps a REST state the WebSocket book never
+    showed as valid can match an older identical top, a rare outlier the max would carry."""
     slow, fast = (reports[c].summary for c in CACHES)
     for cache, s in zip(CACHES, (slow, fast), strict=True):
         assert s["rest_age_s"]["max"] <= cache
         assert s["rest_staleness_s"]["n"] >= 20
-        assert s["rest_staleness_s"]["max"] <= cache + 2.0  # cache plus a poll interval and slack
+        assert s["rest_staleness_s"]["p90"] <= cache + 1.5  # cache plus a poll interval
         assert s["rest_lag_s"]["n"] >= 5
         assert s["rest_lag_s"]["p50"] <= cache + 2.0
         assert 0.0 < s["rest_missed_share"] <= 1.0
         assert s["rest_rtt_basis"] in ("sent_ns", "intended_ns")
     # a cache three times longer leaves REST clearly further behind
-    assert slow["rest_staleness_s"]["p90"] > fast["rest_staleness_s"]["max"]
+    assert slow["rest_staleness_s"]["p90"] > fast["rest_staleness_s"]["p90"] + 3.0
     assert slow["rest_staleness_s"]["p50"] > 1.5 * fast["rest_staleness_s"]["p50"]
     assert slow["rest_lag_s"]["p90"] > fast["rest_lag_s"]["p90"]
     assert slow["rest_current_share"] < 0.5
