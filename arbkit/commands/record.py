@@ -94,13 +94,9 @@ EXIT_SIGNAL = 128
 """A run ended by a signal exits 128 + its number (130 for SIGINT, 143 for SIGTERM)."""
 
 
-async def recording(args: argparse.Namespace, config: RecordConfig) -> tuple[Path, int]:
-    """Run one recording with progress on stderr; returns its path and the exit code.
-
-    Ctrl-C or SIGTERM ends it early, closed ``interrupted`` with its data kept.
-    """
-    config.validate()  # before a world starts
-    env = Env.parse(args.env)
+def stop_on_signals() -> tuple[asyncio.Event, list[int]]:
+    """An event that Ctrl-C or SIGTERM sets (in the running loop), and the list of the signals
+    received (for the exit code ``EXIT_SIGNAL + signum``)."""
     stop = asyncio.Event()
     signals: list[int] = []
 
@@ -112,6 +108,17 @@ async def recording(args: argparse.Namespace, config: RecordConfig) -> tuple[Pat
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, interrupt, signum)
+    return stop, signals
+
+
+async def recording(args: argparse.Namespace, config: RecordConfig) -> tuple[Path, int]:
+    """Run one recording with progress on stderr; returns its path and the exit code.
+
+    Ctrl-C or SIGTERM ends it early, closed ``interrupted`` with its data kept.
+    """
+    config.validate()  # before a world starts
+    env = Env.parse(args.env)
+    stop, signals = stop_on_signals()
     async with environment(env, seed=args.seed, faults=args.faults) as resolved:
         print(
             f"recording {env.value} for {config.seconds:g} s into {config.out}/ ...",
@@ -132,12 +139,16 @@ def record_and_summarize(args: argparse.Namespace, config: RecordConfig) -> tupl
     try:
         path, code = asyncio.run(recording(args, config))
     except RecordingFailed as failed:
-        print(format_summary(summarize(open_session(failed.path))))
-        print(f"\nsession written to {failed.path}")
+        print_summary(failed.path)
         raise
+    print_summary(path)
+    return path, code
+
+
+def print_summary(path: Path) -> None:
+    """The session summary and where it was written."""
     print(format_summary(summarize(open_session(path))))
     print(f"\nsession written to {path}")
-    return path, code
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from arbkit.core.events import IndexRow
@@ -116,20 +116,22 @@ def _trim(value: Decimal | None, places: int) -> str:
     return "-" if value is None else f"{value:,.{places}f}"
 
 
-def render(result: RtiResult, console: Console, proxies: Iterable[ProxyResult] = ()) -> None:
-    """Print a calculation: the value, utilized depth and cap, then one line per venue."""
+def replica_view(result: RtiResult, proxies: Iterable[ProxyResult] = ()) -> Group:
+    """A calculation as a rich renderable: the value, utilized depth and cap, then one line
+    per venue (mid, spread, depth used, age, status); `arbkit brti` prints it, `arbkit
+    monitor` refreshes it in place."""
     value = "no value" if result.value is None else f"{result.value:,}"
-    console.print(f"[bold]{result.index_id}[/bold] replica  {value}")
-    console.print(
+    parts: list[RenderableType] = [
+        f"[bold]{result.index_id}[/bold] replica  {value}",
         f"utilized depth {_trim(result.utilized_depth, 0)}   "
         f"order-size cap {_trim(result.cap, 4)}   "
-        f"venues used {len(result.venues_used)}/{len(result.venues)}"
-    )
+        f"venues used {len(result.venues_used)}/{len(result.venues)}",
+    ]
     for p in proxies:
         shown = "no value" if p.value_e8 is None else e8_text(p.value_e8)
-        console.print(f"{p.method} {shown}")
+        parts.append(f"{p.method} {shown}")
     if result.note:
-        console.print(f"note: {result.note}")
+        parts.append(f"note: {result.note}")
     table = Table(show_edge=False, pad_edge=False)
     for name, justify in (
         ("venue", "left"),
@@ -149,4 +151,10 @@ def render(result: RtiResult, console: Console, proxies: Iterable[ProxyResult] =
             f"{v.age_s:.1f}",
             v.status if v.status == USED else f"[red]{v.reason}[/red]",
         )
-    console.print(table)
+    parts.append(table)
+    return Group(*parts)
+
+
+def render(result: RtiResult, console: Console, proxies: Iterable[ProxyResult] = ()) -> None:
+    """Print a calculation (`replica_view`)."""
+    console.print(replica_view(result, proxies))

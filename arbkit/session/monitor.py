@@ -1,0 +1,408 @@
+"""The live monitor: the recording `Pipeline` with the strategy on it, seen as it runs.
+
+`monitor` starts the same pipeline as ``arbkit record`` (the session is recorded alike),
+hangs `LiveDecisions` off it (every decision into ``signals``) and every ``brti_interval``
+seconds hands a `MonitorState` — a plain snapshot of the replica, the followed markets with
+their latest decision, and each stream's health — to a display. `render` draws a state with
+rich (the command refreshes it in place); `plain_lines` gives it as text lines for a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from arbkit.core.clock import now_ns
+from arbkit.core.config import Env
+from arbkit.core.errors import ConfigError
+from arbkit.core.events import SignalRow
+from arbkit.core.fixed import KALSHI_PRICE_DIGITS, format_fixed
+from arbkit.index.report import replica_view
+from arbkit.index.rti import USED, RtiResult
+from arbkit.session.decisions import LiveDecisions
+from arbkit.session.environment import Environment
+from arbkit.session.pipeline import Pipeline, PipelineConfig, Progress
+from arbkit.session.record import conclude
+from arbkit.strategy.signals import Decision, Reason, SignalParams, Strategy
+from arbkit.venues.kalshi.protocol import STREAM as KALSHI_WS
+from arbkit.venues.kalshi.rest import STREAM as KALSHI_REST
+
+VOL_WARMUP_RETURNS = 3
+"""One-second index returns before the monitor's volatility estimate (and so fair values)
+exists: a few seconds after start rather than the strategy's default half minute. The EWMA
+then converges over its half-life; backtests keep `SignalParams`' own default."""
+
+DEFAULT_SERIES = "KXBTC15M"
+ERROR_COUNTERS = ("errors", "malformed")
+
+
+def _monitor_params() -> SignalParams:
+    return SignalParams(vol_min_returns=VOL_WARMUP_RETURNS)
+
+
+@dataclass(frozen=True)
+class MonitorConfig(PipelineConfig):
+    """What to watch, how often the view refreshes, and the strategy's parameters."""
+
+    series: Sequence[str] = (DEFAULT_SERIES,)
+    brti_interval: float = 1.0
+    """Seconds between view refreshes (the replica itself is calculated every 200 ms)."""
+    seconds: float | None = None
+    """Stop after this long (None: until Ctrl-C)."""
+    params: SignalParams = field(default_factory=_monitor_params)
+
+    def validate(self) -> None:
+        if not self.brti_interval > 0:
+            msg = f"BRTI_INTERVAL must be a positive number of seconds, got {self.brti_interval:g}"
+            raise ConfigError(msg)
+        if self.seconds is not None and not self.seconds > 0:
+            msg = f"--seconds must be positive, got {self.seconds:g}"
+            raise ConfigError(msg)
+        super().validate()
+
+    def to_json(self) -> dict[str, Any]:
+        params = dataclasses.asdict(self.params)
+        window = params.pop("maintenance")
+        params["maintenance"] = None if window is None else {k: str(v) for k, v in window.items()}
+        return super().to_json() | {
+            "brti_interval": self.brti_interval,
+            "seconds": self.seconds,
+            "signal_params": params,
+        }
+
+
+# -- the state a display shows ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MarketLine:
+    """One followed market: its terms and its latest decision (None before the first)."""
+
+    ticker: str
+    strike_type: str
+    floor_strike_e8: int | None
+    cap_strike_e8: int | None
+    close_ns: int | None
+    signal: SignalRow | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamHealth:
+    """One stream (or the spot venues together): counts since the start, and the books it
+    cannot vouch for now (Kalshi: followed books not valid; spot: venues not in the replica)."""
+
+    name: str
+    connected: str
+    frames: int
+    reconnects: int
+    gaps: int
+    errors: int
+    stale_books: int
+    books: int
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorState:
+    """Everything the view shows, as of ``now_ns``."""
+
+    now_ns: int
+    env: str
+    series: tuple[str, ...]
+    progress: Progress
+    replica: RtiResult | None
+    replica_on: bool
+    markets: tuple[MarketLine, ...]
+    health: tuple[StreamHealth, ...]
+    decisions: int
+    buys: int
+
+
+def snapshot(pipeline: Pipeline, decisions: LiveDecisions) -> MonitorState:
+    """The state of a running monitor now."""
+    now = now_ns()
+    progress = pipeline.progress()
+    counters = pipeline.writer.counters if pipeline.writer is not None else {}
+    tick = decisions.tick
+
+    def health(
+        name: str, streams: Sequence[str], connected: str, stale: int, books: int
+    ) -> StreamHealth:
+        def total(*keys: str) -> int:
+            return sum(counters.get(s, {}).get(k, 0) for s in streams for k in keys)
+
+        frames = total("requests") if name == KALSHI_REST else total("frames")
+        return StreamHealth(
+            name,
+            connected,
+            frames,
+            total("reconnects"),
+            total("gaps"),
+            total(*ERROR_COUNTERS),
+            stale,
+            books,
+        )
+
+    rows = [
+        health(
+            KALSHI_WS,
+            [KALSHI_WS],
+            "yes" if progress.ws_connected else "no",
+            progress.markets - progress.valid_books,
+            progress.markets,
+        ),
+        health(KALSHI_REST, [KALSHI_REST], "-", 0, 0),
+    ]
+    venues = list(pipeline.config.venues)
+    if venues:
+        used = 0 if tick is None else sum(v.status == USED for v in tick.result.venues)
+        rows.append(
+            health(
+                f"spot ({len(venues)})",
+                venues,
+                f"{progress.spot_venues}/{len(venues)}",
+                len(venues) - used,
+                len(venues),
+            )
+        )
+    markets = []
+    for ticker in pipeline.feed.markets:
+        info = decisions.markets.get(ticker)
+        markets.append(
+            MarketLine(
+                ticker,
+                "" if info is None else info.strike_type,
+                None if info is None else info.floor_strike_e8,
+                None if info is None else info.cap_strike_e8,
+                None if info is None else info.close_ns,
+                decisions.latest.get(ticker),
+            )
+        )
+    markets.sort(key=lambda m: (m.close_ns or 0, m.floor_strike_e8 or 0, m.ticker))
+    return MonitorState(
+        now_ns=now,
+        env=pipeline.environment.env.value,
+        series=tuple(pipeline.config.series),
+        progress=progress,
+        replica=None if tick is None else tick.result,
+        replica_on=pipeline.live is not None,
+        markets=tuple(markets),
+        health=tuple(rows),
+        decisions=decisions.decisions,
+        buys=decisions.buys,
+    )
+
+
+# -- drawing ----------------------------------------------------------------------------
+
+
+def _price(e4: int | None) -> str:
+    return "-" if e4 is None else format_fixed(e4, KALSHI_PRICE_DIGITS)
+
+
+def _edge(e4: int | None) -> str:
+    return "-" if e4 is None else ("+" if e4 >= 0 else "") + format_fixed(e4, KALSHI_PRICE_DIGITS)
+
+
+def _usd(e8: int | None) -> str:
+    return "-" if e8 is None else f"{e8 / 1e8:,.2f}"
+
+
+def strike_text(line: MarketLine) -> str:
+    """The market's strike as a condition on the settlement value, e.g. ``≥ 97,100.00``."""
+    floor, cap = _usd(line.floor_strike_e8), _usd(line.cap_strike_e8)
+    return {
+        "greater_or_equal": f"≥ {floor}",
+        "greater": f"> {floor}",
+        "less": f"< {cap}",
+        "less_or_equal": f"≤ {cap}",
+        "between": f"{floor}-{cap}",
+    }.get(line.strike_type, line.strike_type or "-")
+
+
+def _closes_in(close_ns: int | None, now: int) -> str:
+    if close_ns is None:
+        return "-"
+    left = max(0, (close_ns - now) // 1_000_000_000)
+    hours, rest = divmod(left, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def signal_text(row: SignalRow | None) -> str:
+    """``BUY YES 12`` when the decision trades, else why not (``no edge``)."""
+    if row is None:
+        return "waiting"
+    if row.decision == Decision.BUY:
+        return f"BUY {row.side.upper()} {row.size}"
+    return Reason(row.reason).value.replace("_", " ")
+
+
+def book_age_s(row: SignalRow | None, now: int) -> float | None:
+    """Seconds since the book top the decision used was received."""
+    if row is None or row.book_age_ns is None:
+        return None
+    return (now - row.recv_ns + row.book_age_ns) / 1e9
+
+
+def _age(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f}"
+
+
+def _table(*columns: tuple[str, str]) -> Table:
+    table = Table(show_edge=False, pad_edge=False, collapse_padding=True, box=None)
+    for name, justify in columns:
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    return table
+
+
+def render(state: MonitorState, *, max_markets: int | None = None) -> Group:
+    """The monitor's screen: header, replica with its venues, markets, health, footer.
+    ``max_markets`` caps the market rows (the rest are counted), so the view fits a screen."""
+    now = state.now_ns
+    clock = dt.datetime.fromtimestamp(now / 1e9, dt.UTC).strftime("%H:%M:%S")
+    header = Text.assemble(
+        ("arbkit monitor", "bold"),
+        f"  {state.env}  {' '.join(state.series)}  {clock} UTC  up {state.progress.elapsed_s:.0f} s"
+        f"  session {state.progress.path.name}",
+    )
+    parts: list[RenderableType] = [header]
+    if state.replica is not None:
+        parts.append(replica_view(state.replica))
+    elif state.replica_on:
+        parts.append("BRTI replica  waiting for the first calculation")
+    else:
+        parts.append("BRTI replica  off (--venues none: Kalshi alone)")
+    markets = _table(
+        ("market", "left"),
+        ("strike", "right"),
+        ("closes", "right"),
+        ("YES bid", "right"),
+        ("YES ask", "right"),
+        ("fair", "right"),
+        ("edge", "right"),
+        ("signal", "left"),
+        ("age s", "right"),
+    )
+    shown = state.markets if max_markets is None else state.markets[: max(0, max_markets)]
+    for line in shown:
+        row = line.signal
+        trades = row is not None and row.decision == Decision.BUY
+        markets.add_row(
+            line.ticker,
+            strike_text(line),
+            _closes_in(line.close_ns, now),
+            _price(None if row is None else row.yes_bid_e4),
+            _price(None if row is None else row.yes_ask_e4),
+            _price(None if row is None else row.fair_e4),
+            _edge(None if row is None else row.edge_e4),
+            Text(signal_text(row), style="bold green" if trades else "dim"),
+            _age(book_age_s(row, now)),
+        )
+    hidden = len(state.markets) - len(shown)
+    parts.append(Text(f"\nmarkets ({len(state.markets)} open)", style="bold"))
+    parts.append(markets if state.markets else "  none open yet")
+    if hidden:
+        parts.append(f"  ... and {hidden} more")
+    health = _table(
+        ("stream", "left"),
+        ("connected", "right"),
+        ("frames", "right"),
+        ("reconnects", "right"),
+        ("gaps", "right"),
+        ("errors", "right"),
+        ("stale books", "right"),
+    )
+    for h in state.health:
+        bad = h.gaps or h.errors or h.stale_books
+        health.add_row(
+            h.name,
+            h.connected,
+            f"{h.frames:,}",
+            f"{h.reconnects:,}",
+            f"{h.gaps:,}",
+            f"{h.errors:,}",
+            f"{h.stale_books}/{h.books}" if h.books else "-",
+            style="yellow" if bad else None,
+        )
+    parts.append(Text("\nconnection health", style="bold"))
+    parts.append(health)
+    parts.append(
+        Text(
+            f"\nsignals {state.decisions:,} decisions, {state.buys:,} buys  |  Ctrl+C stops",
+            style="dim",
+        )
+    )
+    return Group(*parts)
+
+
+def plain_lines(state: MonitorState) -> list[str]:
+    """The state as text: the progress line, then one line per market."""
+    lines = [f"{state.progress.line()} | signals {state.decisions:,} ({state.buys:,} buys)"]
+    for m in state.markets:
+        row = m.signal
+        lines.append(
+            f"  {m.ticker} {strike_text(m)} closes {_closes_in(m.close_ns, state.now_ns)} "
+            f"bid {_price(None if row is None else row.yes_bid_e4)} "
+            f"ask {_price(None if row is None else row.yes_ask_e4)} "
+            f"fair {_price(None if row is None else row.fair_e4)} "
+            f"edge {_edge(None if row is None else row.edge_e4)} {signal_text(row)} "
+            f"age {_age(book_age_s(row, state.now_ns))} s"
+        )
+    return lines
+
+
+# -- running ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorResult:
+    path: Path
+    decisions: int
+    buys: int
+
+
+async def monitor(
+    config: MonitorConfig,
+    environment: Environment,
+    *,
+    show: Callable[[MonitorState], None],
+    stop: asyncio.Event | None = None,
+    on_start: Callable[[Path], None] | None = None,
+) -> MonitorResult:
+    """Record a session with the strategy deciding on it, calling ``show`` with the state
+    every ``config.brti_interval`` seconds, until ``config.seconds`` pass or ``stop`` is set
+    (then the session closes ``interrupted``). In the embedded world the strategy skips
+    Kalshi's weekly maintenance window (the world says itself when trading is paused)."""
+    config.validate()
+    stop = stop or asyncio.Event()
+    params = config.params
+    if environment.env is Env.SIM:
+        params = dataclasses.replace(params, maintenance=None)
+    pipeline = Pipeline(config, environment, meta={"command": "monitor"})
+    decisions = LiveDecisions(pipeline, Strategy(params))
+    async with pipeline:
+        decisions.load_fees()
+        if on_start is not None:
+            on_start(pipeline.path)
+
+        def refresh(_progress: Progress) -> None:
+            decisions.refresh_validity(now_ns())
+            show(snapshot(pipeline, decisions))
+
+        refresh(pipeline.progress())
+        await pipeline.run(
+            config.seconds,
+            stop=stop,
+            on_progress=refresh,
+            progress_every=config.brti_interval,
+        )
+        await conclude(pipeline, stop)
+    return MonitorResult(pipeline.path, decisions.decisions, decisions.buys)
