@@ -20,7 +20,7 @@ from arbkit.core.errors import ArbkitError
 COMMANDS: dict[str, str | None] = {
     "sim": "sim",
     "record": "record",
-    "monitor": None,
+    "monitor": "monitor",
     "brti": "brti",
     "check": "check",
     "report": None,
@@ -28,7 +28,6 @@ COMMANDS: dict[str, str | None] = {
     "demo": "demo",
 }
 PLANNED: dict[str, str] = {
-    "monitor": "live view: quotes, BRTI replica, fair values, signals, latency",
     "report": "latency report of a recorded session (REST vs WebSocket)",
     "backtest": "threshold x latency sweep over recorded sessions",
 }

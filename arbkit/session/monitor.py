@@ -186,7 +186,8 @@ def snapshot(pipeline: Pipeline, decisions: LiveDecisions) -> MonitorState:
                 decisions.latest.get(ticker),
             )
         )
-    markets.sort(key=lambda m: (m.close_ns or 0, m.floor_strike_e8 or 0, m.ticker))
+    index_e8 = None if tick is None else tick.result.value_e8
+    markets.sort(key=lambda m: _order(m, index_e8))
     return MonitorState(
         now_ns=now,
         env=pipeline.environment.env.value,
@@ -199,6 +200,15 @@ def snapshot(pipeline: Pipeline, decisions: LiveDecisions) -> MonitorState:
         decisions=decisions.decisions,
         buys=decisions.buys,
     )
+
+
+def _order(line: MarketLine, index_e8: int | None) -> tuple[int, int, str]:
+    """Soonest close first; within a close, the strike nearest the index first (a ladder of
+    strikes shows its markets at the money when the screen has room for only some)."""
+    strikes = [s for s in (line.floor_strike_e8, line.cap_strike_e8) if s is not None]
+    strike = sum(strikes) // len(strikes) if strikes else 0
+    distance = strike if index_e8 is None else abs(strike - index_e8)
+    return (line.close_ns or 0, distance, line.ticker)
 
 
 # -- drawing ----------------------------------------------------------------------------
@@ -336,7 +346,7 @@ def render(state: MonitorState, *, max_markets: int | None = None) -> Group:
     parts.append(health)
     parts.append(
         Text(
-            f"\nsignals {state.decisions:,} decisions, {state.buys:,} buys  |  Ctrl+C stops",
+            f"\nsignals {state.decisions:,} decisions, {state.buys:,} to buy  |  Ctrl+C stops",
             style="dim",
         )
     )
@@ -345,7 +355,7 @@ def render(state: MonitorState, *, max_markets: int | None = None) -> Group:
 
 def plain_lines(state: MonitorState) -> list[str]:
     """The state as text: the progress line, then one line per market."""
-    lines = [f"{state.progress.line()} | signals {state.decisions:,} ({state.buys:,} buys)"]
+    lines = [f"{state.progress.line()} | signals {state.decisions:,} ({state.buys:,} to buy)"]
     for m in state.markets:
         row = m.signal
         lines.append(
