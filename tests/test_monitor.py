@@ -1,0 +1,155 @@
+"""`arbkit monitor` against the embedded world: the strategy on the live pipeline, the view in
+a real pseudo-terminal, Ctrl+C, plain output off a terminal, and bad arguments."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+import polars as pl
+import pytest
+
+from arbkit.cli import main
+from arbkit.core.storage import UnclosedSessionWarning, open_session
+from arbkit.session.decisions import LiveDecisions
+from arbkit.session.environment import environment
+from arbkit.session.monitor import MonitorConfig
+from arbkit.session.pipeline import Pipeline, Progress
+from arbkit.strategy.fees import FeeSchedule
+from arbkit.strategy.signals import SignalParams, Strategy
+
+pytestmark = pytest.mark.timeout(180)
+
+ROOT = Path(__file__).resolve().parent.parent
+INPUTS = ("index_e8", "index_age_ns", "yes_bid_e4", "yes_ask_e4", "book_age_ns", "fair_e4")
+
+
+def _signals_carry_their_inputs(signals: pl.DataFrame) -> None:
+    assert signals.height > 0
+    assert signals["recv_ns"].is_sorted()
+    priced = signals.filter(pl.col("fair_e4").is_not_null())
+    assert priced.height > 0, signals["reason"].value_counts()
+    for column in (*INPUTS, "vol_per_s", "fee_e4", "edge_e4", "time_to_close_ns"):
+        assert priced[column].null_count() == 0, column
+    assert set(signals["decision"]) <= {"buy", "none"}
+
+
+async def test_decisions_are_taken_on_the_book_as_the_feed_applied_it(tmp_path: Path) -> None:
+    config = MonitorConfig(out=tmp_path)
+    checked = 0
+    async with environment("sim") as env:
+        pipeline = Pipeline(config, env)
+        decisions = LiveDecisions(pipeline, Strategy(SignalParams(vol_min_returns=3)))
+
+        def compare(_progress: Progress) -> None:
+            nonlocal checked
+            for market, book in pipeline.feed.books.items():
+                quote = book.quote()
+                row = decisions.latest.get(market)
+                if quote is None or row is None:
+                    continue
+                assert (row.yes_bid_e4, row.yes_ask_e4) == (quote.yes_bid_e4, quote.yes_ask_e4)
+                assert (row.yes_bid_size_e2, row.yes_ask_size_e2) == (
+                    quote.yes_bid_qty_e2,
+                    quote.yes_ask_qty_e2,
+                )
+                checked += 1
+
+        async with pipeline:
+            decisions.load_fees()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(
+                r.fair_e4 is not None for r in decisions.latest.values()
+            ):
+                await pipeline.run(1.0, on_progress=compare, progress_every=0.25)
+        meta = pipeline.series_meta["KXBTC15M"]["series"]
+    assert checked > 0
+    assert decisions.fee_series == ["KXBTC15M"]
+    assert decisions.strategy.fees["KXBTC15M"] == FeeSchedule.from_series(meta)
+    session = open_session(pipeline.path)
+    signals = session.frame("signals").collect()
+    assert signals.height == decisions.decisions
+    _signals_carry_their_inputs(signals)
+    assert set(signals["market"]) <= set(session.manifest["markets"])
+
+
+def test_off_a_terminal_it_prints_plain_lines_and_closes_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["monitor", "KXBTC15M", "--brti-interval", "1", "--seconds", "8", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" not in out  # no terminal control codes
+    assert re.search(r"Kalshi WS \d+ frames.*\| signals [\d,]+ \(", out)
+    assert re.search(r"KXBTC15M-\S+ ≥ [\d,.]+ closes \d+:\d\d bid 0\.\d{4} ask 0\.\d{4}", out)
+    assert "signals:" in out
+    (path,) = tmp_path.iterdir()
+    session = open_session(path)
+    assert session.manifest["status"] == "closed"
+    assert session.manifest["config"]["brti_interval"] == 1.0
+    assert session.manifest["config"]["signal_params"]["vol_min_returns"] == 3
+    assert session.frame("signals").collect().height > 0
+
+
+def test_in_a_terminal_it_shows_live_markets_and_ctrl_c_ends_it_with_a_summary(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "arbkit.cli", "monitor", "KXBTC15M", "1", "--out", str(tmp_path)],
+        cwd=str(ROOT),
+        env=env,
+        dimensions=(30, 100),
+        encoding="utf-8",
+        timeout=60,
+    )
+    try:
+        started = time.monotonic()
+        # a market row: ticker, strike, closes in, YES bid, YES ask (prices as $0.0001)
+        child.expect(r"KXBTC15M-\S+ +≥ [\d,.]+ +\d+:\d\d +0\.\d{4} +0\.\d{4}")
+        seen_market_s = time.monotonic() - started
+        child.expect(r"0\.\d{4} +0\.\d{4} +0\.\d{4} +[+-]0\.\d{4}")  # ... and a fair value, edge
+        child.expect("connection health")
+        child.sendintr()
+        child.expect("status: interrupted")
+        child.expect(r"signals: [\d,]+ decisions")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    print(f"live market row after {seen_market_s:.1f} s")
+    assert child.exitstatus == 130, child.before
+    assert "Traceback" not in (child.before or "")
+    (path,) = tmp_path.iterdir()
+    with pytest.warns(UnclosedSessionWarning):
+        session = open_session(path)
+    assert session.manifest["status"] == "interrupted"
+    _signals_carry_their_inputs(session.frame("signals").collect())
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["KXFOO"], "unknown series 'KXFOO': choose one of KXBTC15M, KXBTCD, KXBTC"),
+        (["KXBTC15M", "-1"], "BRTI_INTERVAL must be a positive number of seconds, got -1"),
+        (["--brti-interval", "-0.5"], "must be a positive number of seconds, got -0.5"),
+        (["KXBTC15M", "soon"], "BRTI_INTERVAL must be a number of seconds, got 'soon'"),
+        (["KXBTC15M", "1", "--brti-interval", "2"], "disagree; give one"),
+        (["--faults", "nosuch=1"], "bad fault"),
+        (["--env", "prod", "--seed", "3"], "--seed drive the embedded world"),
+        (["--seconds", "0"], "--seconds must be positive"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_no_session(
+    args: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["monitor", *args, "--out", str(tmp_path / "rec")]) == 1
+    err = capsys.readouterr().err
+    assert said in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "rec").exists()
