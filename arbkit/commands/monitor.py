@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -26,7 +25,6 @@ from arbkit.commands.record import (
 )
 from arbkit.core.config import VENUES, Env
 from arbkit.core.errors import ConfigError
-from arbkit.core.storage import UnclosedSessionWarning
 from arbkit.session.environment import environment
 from arbkit.session.monitor import (
     DEFAULT_SERIES,
@@ -147,14 +145,12 @@ async def _watch(args: argparse.Namespace, config: MonitorConfig) -> tuple[Monit
 
 def run(args: argparse.Namespace) -> int:
     config = config_of(args)
-    with warnings.catch_warnings():  # the summary says how the session ended
-        warnings.simplefilter("ignore", UnclosedSessionWarning)
-        try:
-            result, code = asyncio.run(_watch(args, config))
-        except RecordingFailed as failed:
-            print_summary(failed.path)
-            raise
-        print()
-        print_summary(result.path)
+    try:
+        result, code = asyncio.run(_watch(args, config))
+    except RecordingFailed as failed:
+        print_summary(failed.path)
+        raise
+    print()
+    print_summary(result.path)
     print(f"signals: {result.decisions:,} decisions, {result.buys:,} to buy")
     return code

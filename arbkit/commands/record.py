@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from arbkit.core.config import VENUES, Env
 from arbkit.core.errors import ConfigError
-from arbkit.core.storage import open_session
+from arbkit.core.storage import UnclosedSessionWarning, open_session
 from arbkit.session.environment import environment
 from arbkit.session.record import RecordConfig, RecordingFailed, record
 from arbkit.session.summary import format_summary, summarize
@@ -146,8 +147,12 @@ def record_and_summarize(args: argparse.Namespace, config: RecordConfig) -> tupl
 
 
 def print_summary(path: Path) -> None:
-    """The session summary and where it was written."""
-    print(format_summary(summarize(open_session(path))))
+    """The session summary and where it was written (its status line says how a session
+    that did not close cleanly ended, so opening it does not warn as well)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnclosedSessionWarning)
+        session = open_session(path)
+    print(format_summary(summarize(session)))
     print(f"\nsession written to {path}")
 
 
