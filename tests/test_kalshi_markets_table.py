@@ -85,3 +85,20 @@ async def test_a_live_market_without_its_strike_is_listed_again_soon(
     await discovery.refresh()
     assert discovery.next_delay() > PENDING_TERMS_S
     assert [r.floor_strike_e8 for r in market_rows(sink)] == [None, 9_500_000_000_000]
+
+
+async def test_after_its_close_a_market_gets_a_row_with_its_result(
+    stub: Stub, client: KalshiRest, sink: MemorySink
+) -> None:
+    obj = market_obj("KXBTC15M-26NOV241700-00", close_time=_close(-1))
+    stub.markets = [obj]
+    discovery = MarketDiscovery(client, ("KXBTC15M",))
+    await discovery.refresh()  # listed, but past its close: awaiting a result
+    assert discovery.markets == {}
+    obj.update(status="finalized", result="yes", expiration_value="90123.45")
+    await discovery.refresh()
+    await discovery.refresh()  # the result is known: nothing more to record
+    rows = market_rows(sink)
+    assert [r.status for r in rows] == ["active", "finalized"]
+    assert rows[-1].result == "yes"
+    assert rows[-1].expiration_value_e8 == 9_012_345_000_000

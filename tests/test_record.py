@@ -205,12 +205,12 @@ def test_demo_records_the_strike_of_every_fifteen_minute_market(
 
 def test_record_under_faults_is_a_sim_session_with_typed_config(tmp_path: Path) -> None:
     args = ["record", "--seconds", "5", "--venues", "none", "--series", "KXBTC15M"]
-    assert main([*args, "--faults", "kalshi.gap=0.05", "--seed", "7", "--out", str(tmp_path)]) == 0
+    assert main([*args, "--faults", "kalshi.gap=0.2", "--seed", "7", "--out", str(tmp_path)]) == 0
     (path,) = tmp_path.iterdir()
     m = open_session(path).manifest
     assert m["env"] == "sim"
     assert m["seed"] == 7
-    assert m["faults"] == "kalshi.gap=0.05"
+    assert m["faults"] == "kalshi.gap=0.2"
     assert m["config"]["series"] == ["KXBTC15M"]
     assert m["config"]["venues"] == []
     assert m["config"]["seconds"] == 5.0

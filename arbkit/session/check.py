@@ -2,8 +2,9 @@
 
 Every check has a name, a figure, a threshold and a verdict (`Check`). They cover connecting
 and authenticating, time to the first book, latency percentiles (with the clocks each one
-subtracts), and data quality (gaps, checksum failures, crossed or stale books, reconnects,
-errors, replica availability). The figures come from what the pipeline's listeners saw (rows
+subtracts; Kalshi WS, Kalshi REST, and each spot venue that stamps its frames), and data
+quality (gaps, checksum failures, crossed or stale books, reconnects, errors, replica
+availability). The figures come from what the pipeline's listeners saw (rows
 and ``events``), so a fault injected into the embedded world fails the checks it breaks.
 """
 
@@ -18,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from arbkit.core.errors import ArbkitError
-from arbkit.core.events import EventRow, KalshiBookRow, KalshiRestBookRow, Row
+from arbkit.core.events import EventRow, KalshiBookRow, KalshiRestBookRow, Row, SpotBookRow
 from arbkit.index.live import LiveTick
 from arbkit.session.environment import Environment
 from arbkit.session.pipeline import Pipeline, PipelineConfig, Progress
@@ -67,6 +68,7 @@ class Thresholds:
     first_book_s: float = 10.0
     ws_p99_ms: float = 500.0
     rest_p99_ms: float = 1000.0
+    spot_p99_ms: float = 1000.0
     replica_available: float = 0.95
 
 
@@ -96,6 +98,8 @@ class Observer:
         self.events: Counter[tuple[str, str]] = Counter()
         self.ws_delays_ns: list[int] = []
         self.rest_rtts_ns: dict[int, int] = {}
+        self.spot_delays_ns: dict[str, list[int]] = {}
+        self._spot_frame: dict[str, int] = {}  # venue -> recv_ns of its last row (one frame)
         self.first_book_ns: int | None = None
         self.ticks = 0
         self.valued_ticks = 0
@@ -108,6 +112,10 @@ class Observer:
                 self.first_book_ns = row.recv_ns
             if not row.is_snapshot and row.exch_ns is not None:
                 self.ws_delays_ns.append(row.recv_ns - row.exch_ns)
+        elif isinstance(row, SpotBookRow):
+            if row.exch_ns is not None and self._spot_frame.get(row.venue) != row.recv_ns:
+                self._spot_frame[row.venue] = row.recv_ns
+                self.spot_delays_ns.setdefault(row.venue, []).append(row.recv_ns - row.exch_ns)
         elif isinstance(row, KalshiRestBookRow):
             self.rest_rtts_ns.setdefault(row.poll_id, row.recv_ns - row.sent_ns)
         elif isinstance(row, EventRow):
@@ -167,6 +175,16 @@ class Observer:
                 t.rest_p99_ms,
                 "REST book polls: response received - request sent (local clock only)",
             ),
+        ]
+        out += [
+            _latency(
+                f"{venue}_latency_p99_ms",
+                delays,
+                t.spot_p99_ms,
+                f"{venue} book frames: local receive time - the venue's own timestamp "
+                "(venue clock; no offset estimate)",
+            )
+            for venue, delays in sorted(self.spot_delays_ns.items())
         ]
         for name, (group, kinds) in COUNTED.items():
             if group == "spot" and not self.venues:

@@ -14,7 +14,8 @@ still shows the successor as unopened. Markets past their close or no longer lis
 dropped; a series whose listing failed keeps what was known until its next good listing.
 
 Every listed market's state goes to the sink as a `KalshiMarketRow` (table ``kalshi_markets``)
-when first seen and whenever its status, terms, result or expiration value change.
+when first seen and whenever its status, terms, result or expiration value change; after a
+close, the event's closed/settled listings are read until its result appears.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def market_row(m: Market, recv_ns: int) -> KalshiMarketRow:
     )
 
 
+SETTLE_WAIT_S = 3600.0
+"""How long after a close discovery keeps looking for the market's result."""
+
 PENDING_TERMS_S = 2.0
 """How soon to list again while a live market's strike is not yet published (a 15-minute
 market's strike follows its open; until then its terms are unknown)."""
@@ -130,6 +134,7 @@ class MarketDiscovery:
         """Every listed market (open and upcoming) of the last good listing of each series."""
         self._wake = asyncio.Event()
         self._states: dict[str, tuple[object, ...]] = {}
+        self._settling: dict[str, int] = {}  # closed event -> its close time, awaiting a result
 
     async def refresh(self) -> MarketChange:
         """List the markets now, update `markets` and report the change (if any)."""
@@ -146,8 +151,28 @@ class MarketDiscovery:
                 known.update((t, m) for t, m in self.known.items() if m.series == series)
         self._record_states(known.values())
         now = self._clock()
+        for m in (*self.known.values(), *known.values()):
+            if m.close_ns <= now and not m.result:
+                self._settling.setdefault(m.event_ticker, m.close_ns)
         self.known = {t: m for t, m in known.items() if m.close_ns > now}
+        await self._look_for_results(now)
         return await self._update(now)
+
+    async def _look_for_results(self, now: int) -> None:
+        """List each closed event's closed and settled markets until a result shows (their
+        ``kalshi_markets`` rows then carry result and expiration value), for at most
+        `SETTLE_WAIT_S` after its close: one or two requests per closed event and refresh."""
+        for event, close_ns in list(self._settling.items()):
+            if now - close_ns > SETTLE_WAIT_S * 1e9:
+                del self._settling[event]
+                continue
+            with contextlib.suppress(ArbkitError):
+                for status in ("closed", "settled"):
+                    listed = await self.client.markets(event_ticker=event, status=status)
+                    self._record_states(listed)
+                    if listed and all(m.result for m in listed):
+                        del self._settling[event]
+                        break
 
     def _record_states(self, markets: Iterable[Market]) -> None:
         recv_ns = now_ns()
