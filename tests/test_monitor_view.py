@@ -20,6 +20,7 @@ from arbkit.session.monitor import (
 from arbkit.session.pipeline import Progress
 
 NOW = 1_796_412_000_000_000_000
+LONG_REASON = "invalid: the feed does not vouch for this book (gap, checksum or resync pending)"
 S = 1_000_000_000
 
 
@@ -54,7 +55,7 @@ def _signal(market: str, **fields: object) -> SignalRow:
 def _state(markets: tuple[MarketLine, ...], *, replica: bool = True) -> MonitorState:
     venues = (
         VenueDetail("coinbase", USED, "", Decimal("99987.04"), Decimal("0.11"), 7.43, 0.2, 50, 50),
-        VenueDetail("kraken", "excluded", "stale", None, None, None, 31.0, 0, 0),
+        VenueDetail("kraken", "excluded", LONG_REASON, None, None, None, 31.0, 0, 0),
     )
     result = RtiResult(
         "BRTI",
@@ -134,9 +135,10 @@ def test_the_screen_shows_replica_venues_markets_and_health() -> None:
     assert "99,987.04" in coinbase
     assert "used" in coinbase
     (kraken,) = [line for line in lines if line.startswith("kraken")]
-    assert "stale" in kraken
+    assert "invalid: the feed does not vouch" in kraken
+    assert not [line for line in lines if line.startswith(" ") and "│" in line]  # not wrapped
     (market,) = [line for line in lines if line.startswith("KXBTC15M-")]
-    # strike, closes in, YES bid, YES ask, fair, edge, signal, book age (now - its receipt)
+    # strike, time to close, YES bid, YES ask, fair, edge, book age (now - receipt), signal
     assert market.split() == [
         "KXBTC15M-26DEC041445-45",
         "≥",
@@ -146,10 +148,10 @@ def test_the_screen_shows_replica_venues_markets_and_health() -> None:
         "0.5300",
         "0.4482",
         "+0.0343",
+        "1.5",
         "BUY",
         "NO",
         "100",
-        "1.5",
     ]
     (ws,) = [line for line in lines if line.startswith("kalshi_ws")]
     assert ws.split() == ["kalshi_ws", "yes", "1,234", "0", "1", "0", "0/1"]
@@ -162,18 +164,26 @@ def test_a_market_not_traded_says_why_and_one_not_yet_decided_waits() -> None:
     paused = _signal("KXBTC15M-B", reason="trading_paused", fair_e4=None, edge_e4=None)
     text = _screen(_state((_line("KXBTC15M-A", None), _line("KXBTC15M-B", paused))))
     (a,) = [line for line in text.splitlines() if line.startswith("KXBTC15M-A")]
-    assert a.split()[4:] == ["-", "-", "-", "-", "waiting", "-"]
+    assert a.split()[4:] == ["-", "-", "-", "-", "-", "waiting"]
     (b,) = [line for line in text.splitlines() if line.startswith("KXBTC15M-B")]
     assert "trading paused" in b
     assert b.split()[4:8] == ["0.4900", "0.5300", "-", "-"]
 
 
 def test_market_rows_are_capped_to_fit_and_the_rest_counted() -> None:
-    lines = tuple(_line(f"KXBTC-{i:02d}", _signal(f"KXBTC-{i:02d}")) for i in range(12))
-    text = _screen(_state(lines), max_markets=4)
-    shown = [line for line in text.splitlines() if line.startswith("KXBTC-")]
-    assert [line.split()[0] for line in shown] == ["KXBTC-00", "KXBTC-01", "KXBTC-02", "KXBTC-03"]
-    assert "markets (12 open)" in text
+    def ladder(i: int) -> MarketLine:
+        ticker = f"KXBTC-26DEC0415-B{100_125 + 250 * i}"
+        row = _signal(ticker, reason="too_close_to_close")
+        floor = (100_000 + 250 * i) * 10**8
+        return MarketLine(ticker, "between", floor, floor + 24_999_000_000, NOW + S, row)
+
+    text = _screen(_state(tuple(ladder(i) for i in range(12))), max_markets=4)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    shown = [line for line in lines if line.startswith("KXBTC-")]
+    assert [line.split()[0] for line in shown] == [ladder(i).ticker for i in range(4)]
+    assert shown[0].split()[1] == "100,000-100,249.99"
+    assert "markets (12 open;" in text
     assert "... and 8 more" in text
 
 
@@ -188,8 +198,8 @@ def test_strikes_read_as_conditions() -> None:
         return strike_text(MarketLine("T", kind, floor, cap, None, None))
 
     assert strike("greater", 9_712_345_000_000, None) == "> 97,123.45"
-    assert strike("between", 9_700_000_000_000, 9_725_000_000_000) == "97,000.00-97,250.00"
-    assert strike("less", None, 9_700_000_000_000) == "< 97,000.00"
+    assert strike("between", 9_700_000_000_000, 9_724_999_000_000) == "97,000-97,249.99"
+    assert strike("less", None, 9_700_000_000_000) == "< 97,000"
     assert strike("custom", None, None) == "custom"
 
 

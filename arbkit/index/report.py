@@ -112,14 +112,25 @@ def result_dict(result: RtiResult, proxies: Iterable[ProxyResult] = ()) -> dict[
     }
 
 
+SHORT_REASON = 40
+"""Characters of an exclusion reason kept on a one-line-per-venue table (100 columns)."""
+
+
+def _cut(reason: str, wrap: bool) -> str:
+    return reason if wrap or len(reason) <= SHORT_REASON else reason[: SHORT_REASON - 1] + "…"
+
+
 def _trim(value: Decimal | None, places: int) -> str:
     return "-" if value is None else f"{value:,.{places}f}"
 
 
-def replica_view(result: RtiResult, proxies: Iterable[ProxyResult] = ()) -> Group:
+def replica_view(
+    result: RtiResult, proxies: Iterable[ProxyResult] = (), *, wrap: bool = True
+) -> Group:
     """A calculation as a rich renderable: the value, utilized depth and cap, then one line
     per venue (mid, spread, depth used, age, status); `arbkit brti` prints it, `arbkit
-    monitor` refreshes it in place."""
+    monitor` refreshes it in place (``wrap=False``: one screen line per venue, a long
+    exclusion reason cut to `SHORT_REASON` characters)."""
     value = "no value" if result.value is None else f"{result.value:,}"
     parts: list[RenderableType] = [
         f"[bold]{result.index_id}[/bold] replica  {value}",
@@ -149,7 +160,7 @@ def replica_view(result: RtiResult, proxies: Iterable[ProxyResult] = ()) -> Grou
             _trim(v.spread, 2),
             "-" if v.depth_used is None else f"{v.depth_used:.4f}",
             f"{v.age_s:.1f}",
-            v.status if v.status == USED else f"[red]{v.reason}[/red]",
+            v.status if v.status == USED else f"[red]{_cut(v.reason, wrap)}[/red]",
         )
     parts.append(table)
     return Group(*parts)

@@ -168,7 +168,7 @@ def snapshot(pipeline: Pipeline, decisions: LiveDecisions) -> MonitorState:
             health(
                 f"spot ({len(venues)})",
                 venues,
-                f"{progress.spot_venues}/{len(venues)}",
+                "-",  # spot feeds do not say; their books do (stale books)
                 len(venues) - used,
                 len(venues),
             )
@@ -223,7 +223,11 @@ def _edge(e4: int | None) -> str:
 
 
 def _usd(e8: int | None) -> str:
-    return "-" if e8 is None else f"{e8 / 1e8:,.2f}"
+    """Dollars with cents, the cents left out when whole (strikes: ``99,750-99,999.99``)."""
+    if e8 is None:
+        return "-"
+    text = f"{e8 / 1e8:,.2f}"
+    return text.removesuffix(".00")
 
 
 def strike_text(line: MarketLine) -> str:
@@ -285,7 +289,7 @@ def render(state: MonitorState, *, max_markets: int | None = None) -> Group:
     )
     parts: list[RenderableType] = [header]
     if state.replica is not None:
-        parts.append(replica_view(state.replica))
+        parts.append(replica_view(state.replica, wrap=False))
     elif state.replica_on:
         parts.append("BRTI replica  waiting for the first calculation")
     else:
@@ -293,15 +297,16 @@ def render(state: MonitorState, *, max_markets: int | None = None) -> Group:
     markets = _table(
         ("market", "left"),
         ("strike", "right"),
-        ("closes", "right"),
-        ("YES bid", "right"),
-        ("YES ask", "right"),
+        ("to close", "right"),
+        ("bid", "right"),
+        ("ask", "right"),
         ("fair", "right"),
         ("edge", "right"),
-        ("signal", "left"),
         ("age s", "right"),
+        ("signal", "left"),
     )
     shown = state.markets if max_markets is None else state.markets[: max(0, max_markets)]
+    markets.columns[0].min_width = max((len(m.ticker) for m in shown), default=0)
     for line in shown:
         row = line.signal
         trades = row is not None and row.decision == Decision.BUY
@@ -313,11 +318,17 @@ def render(state: MonitorState, *, max_markets: int | None = None) -> Group:
             _price(None if row is None else row.yes_ask_e4),
             _price(None if row is None else row.fair_e4),
             _edge(None if row is None else row.edge_e4),
-            Text(signal_text(row), style="bold green" if trades else "dim"),
             _age(book_age_s(row, now)),
+            Text(signal_text(row), style="bold green" if trades else "dim"),
         )
     hidden = len(state.markets) - len(shown)
-    parts.append(Text(f"\nmarkets ({len(state.markets)} open)", style="bold"))
+    parts.append(
+        Text(
+            f"\nmarkets ({len(state.markets)} open; YES bid, ask, fair value and edge after "
+            "fees in $; book age)",
+            style="bold",
+        )
+    )
     parts.append(markets if state.markets else "  none open yet")
     if hidden:
         parts.append(f"  ... and {hidden} more")
