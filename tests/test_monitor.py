@@ -153,3 +153,17 @@ def test_bad_arguments_get_one_line_and_no_session(
     assert said in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "rec").exists()
+
+
+def test_prod_without_a_key_is_one_line_and_no_session(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KALSHI_API_KEY_ID", raising=False)
+    monkeypatch.delenv("KALSHI_PRIVATE_KEY_PATH", raising=False)
+    assert main(["monitor", "--env", "prod", "--out", str(tmp_path / "rec")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "arbkit monitor: Kalshi's WebSocket needs an API key: set KALSHI_API_KEY_ID and "
+        "KALSHI_PRIVATE_KEY_PATH (or use --env sim)"
+    )
+    assert not (tmp_path / "rec").exists()

@@ -124,8 +124,11 @@ async def _watch(args: argparse.Namespace, config: MonitorConfig) -> tuple[Monit
     stop, signals = stop_on_signals()
     console = Console()
     err = Console(stderr=True)
-    async with environment(env, seed=args.seed, faults=args.faults) as resolved:
+
+    def announce() -> None:
         err.print(f"monitoring {' '.join(config.series)} on {env.value} (Ctrl+C stops) ...")
+
+    async with environment(env, seed=args.seed, faults=args.faults) as resolved:
         if console.is_terminal:
             with Live(console=console, auto_refresh=False, transient=False) as live:
 
@@ -133,13 +136,13 @@ async def _watch(args: argparse.Namespace, config: MonitorConfig) -> tuple[Monit
                     rows = max(1, console.size.height - FIXED_LINES)
                     live.update(render(state, max_markets=rows), refresh=True)
 
-                result = await monitor(config, resolved, show=show, stop=stop)
+                result = await monitor(config, resolved, show=show, stop=stop, announce=announce)
         else:
 
             def show(state: MonitorState) -> None:
                 print("\n".join(plain_lines(state)), flush=True)
 
-            result = await monitor(config, resolved, show=show, stop=stop)
+            result = await monitor(config, resolved, show=show, stop=stop, announce=announce)
     return result, EXIT_SIGNAL + signals[0] if signals else 0
 
 

@@ -396,12 +396,13 @@ async def monitor(
     *,
     show: Callable[[MonitorState], None],
     stop: asyncio.Event | None = None,
-    on_start: Callable[[Path], None] | None = None,
+    announce: Callable[[], None] | None = None,
 ) -> MonitorResult:
     """Record a session with the strategy deciding on it, calling ``show`` with the state
     every ``config.brti_interval`` seconds, until ``config.seconds`` pass or ``stop`` is set
     (then the session closes ``interrupted``). In the embedded world the strategy skips
-    Kalshi's weekly maintenance window (the world says itself when trading is paused)."""
+    Kalshi's weekly maintenance window (the world says itself when trading is paused).
+    ``announce`` is called once the configuration is accepted, before anything connects."""
     config.validate()
     stop = stop or asyncio.Event()
     params = config.params
@@ -409,10 +410,10 @@ async def monitor(
         params = dataclasses.replace(params, maintenance=None)
     pipeline = Pipeline(config, environment, meta={"command": "monitor"})
     decisions = LiveDecisions(pipeline, Strategy(params))
+    if announce is not None:
+        announce()
     async with pipeline:
         decisions.load_fees()
-        if on_start is not None:
-            on_start(pipeline.path)
 
         def refresh(_progress: Progress) -> None:
             decisions.refresh_validity(now_ns())
