@@ -17,10 +17,11 @@ from arbkit.cli import main
 from arbkit.core.storage import UnclosedSessionWarning, open_session
 from arbkit.session.decisions import LiveDecisions
 from arbkit.session.environment import environment
-from arbkit.session.monitor import MonitorConfig
+from arbkit.session.monitor import MonitorConfig, RecentLatency
 from arbkit.session.pipeline import Pipeline, Progress
 from arbkit.strategy.fees import FeeSchedule
 from arbkit.strategy.signals import SignalParams, Strategy
+from arbkit.venues.kalshi.rest import ExchangeStatus
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -44,6 +45,9 @@ async def test_decisions_are_taken_on_the_book_as_the_feed_applied_it(tmp_path: 
     async with environment("sim") as env:
         pipeline = Pipeline(config, env)
         decisions = LiveDecisions(pipeline, Strategy(SignalParams(vol_min_returns=3)))
+        latency = RecentLatency(pipeline, size=50)
+        statuses: list[ExchangeStatus] = []
+        pipeline.on_exchange(lambda _t, status: statuses.append(status))
 
         def compare(_progress: Progress) -> None:
             nonlocal checked
@@ -68,6 +72,8 @@ async def test_decisions_are_taken_on_the_book_as_the_feed_applied_it(tmp_path: 
                 await pipeline.run(1.0, on_progress=compare, progress_every=0.25)
         meta = pipeline.series_meta["KXBTC15M"]["series"]
     assert checked > 0
+    assert statuses  # the start's GET /exchange/status reached the listeners
+    assert decisions.strategy.trading_active is statuses[-1].trading_active
     assert decisions.fee_series == ["KXBTC15M"]
     assert decisions.strategy.fees["KXBTC15M"] == FeeSchedule.from_series(meta)
     session = open_session(pipeline.path)
@@ -75,6 +81,23 @@ async def test_decisions_are_taken_on_the_book_as_the_feed_applied_it(tmp_path: 
     assert signals.height == decisions.decisions
     _signals_carry_their_inputs(signals)
     assert set(signals["market"]) <= set(session.manifest["markets"])
+    # the recent latencies are the session's own last deltas and polls
+    deltas = (
+        session.frame("kalshi_book")
+        .filter(~pl.col("is_snapshot") & pl.col("exch_ns").is_not_null())
+        .select(pl.col("recv_ns") - pl.col("exch_ns"))
+        .collect()
+        .to_series()
+    )
+    assert list(latency.ws_ns) == deltas.tail(50).to_list()
+    polls = (
+        session.frame("kalshi_rest_book")
+        .unique("poll_id", keep="first", maintain_order=True)
+        .select(pl.col("recv_ns") - pl.col("sent_ns"))
+        .collect()
+        .to_series()
+    )
+    assert list(latency.rest_ns) == polls.tail(50).to_list()
 
 
 def test_off_a_terminal_it_prints_plain_lines_and_closes_cleanly(

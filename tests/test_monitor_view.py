@@ -94,8 +94,8 @@ def _state(markets: tuple[MarketLine, ...], *, replica: bool = True) -> MonitorS
         replica_on=True,
         markets=markets,
         health=(
-            StreamHealth("kalshi_ws", "yes", 1_234, 0, 1, 0, 0, len(markets)),
-            StreamHealth("kalshi_rest", "-", 40, 0, 0, 2, 0, 0),
+            StreamHealth("kalshi_ws", "yes", 1_234, 0, 1, 0, 0, len(markets), 3.25),
+            StreamHealth("kalshi_rest", "-", 40, 0, 0, 2, 0, 0, 14.0),
             StreamHealth("spot (2)", "2/2", 5_000, 3, 0, 0, 1, 2),
         ),
         decisions=120,
@@ -154,9 +154,11 @@ def test_the_screen_shows_replica_venues_markets_and_health() -> None:
         "100",
     ]
     (ws,) = [line for line in lines if line.startswith("kalshi_ws")]
-    assert ws.split() == ["kalshi_ws", "yes", "1,234", "0", "1", "0", "0/1"]
+    assert ws.split() == ["kalshi_ws", "yes", "1,234", "0", "1", "0", "0/1", "3.2"]
+    (rest,) = [line for line in lines if line.startswith("kalshi_rest")]
+    assert rest.split()[-2:] == ["-", "14.0"]
     (spot,) = [line for line in lines if line.startswith("spot (2)")]
-    assert spot.split()[-2:] == ["0", "1/2"]
+    assert spot.split()[-3:] == ["0", "1/2", "-"]
     assert "120 decisions, 7 to buy" in text
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import statistics
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from rich.text import Text
 from arbkit.core.clock import now_ns
 from arbkit.core.config import Env
 from arbkit.core.errors import ConfigError
-from arbkit.core.events import SignalRow
+from arbkit.core.events import KalshiBookRow, KalshiRestBookRow, Row, SignalRow
 from arbkit.core.fixed import KALSHI_PRICE_DIGITS, format_fixed
 from arbkit.index.report import replica_view
 from arbkit.index.rti import USED, RtiResult
@@ -108,6 +110,9 @@ class StreamHealth:
     errors: int
     stale_books: int
     books: int
+    latency_ms: float | None = None
+    """Kalshi WS: median receive − Kalshi ``ts_ms`` of recent deltas, clock-corrected;
+    REST: median round trip of recent polls (None: none yet, or not measured)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,15 +131,49 @@ class MonitorState:
     buys: int
 
 
-def snapshot(pipeline: Pipeline, decisions: LiveDecisions) -> MonitorState:
+class RecentLatency:
+    """The last ``size`` Kalshi WebSocket delays (receive − Kalshi ``ts_ms`` of each book
+    delta, our clock) and REST poll round trips, from the pipeline's listeners."""
+
+    def __init__(self, pipeline: Pipeline, size: int = 1000) -> None:
+        self.ws_ns: deque[int] = deque(maxlen=size)
+        self.rest_ns: deque[int] = deque(maxlen=size)
+        self._poll = -1
+        pipeline.on_book(self._book)
+        pipeline.on_row(self._row)
+
+    def _book(self, row: KalshiBookRow) -> None:
+        if not row.is_snapshot and row.exch_ns is not None:
+            self.ws_ns.append(row.recv_ns - row.exch_ns)
+
+    def _row(self, row: Row) -> None:
+        if isinstance(row, KalshiRestBookRow) and row.poll_id != self._poll:
+            self._poll = row.poll_id
+            self.rest_ns.append(row.recv_ns - row.sent_ns)
+
+    @staticmethod
+    def median_ms(values: deque[int], offset_ns: int = 0) -> float | None:
+        """The median plus ``offset_ns`` (server minus local, for one-way delays), in ms."""
+        return None if not values else (statistics.median(values) + offset_ns) / 1e6
+
+
+def snapshot(
+    pipeline: Pipeline, decisions: LiveDecisions, latency: RecentLatency | None = None
+) -> MonitorState:
     """The state of a running monitor now."""
     now = now_ns()
     progress = pipeline.progress()
     counters = pipeline.writer.counters if pipeline.writer is not None else {}
     tick = decisions.tick
+    offset = pipeline.clock.offset_ns or 0
 
     def health(
-        name: str, streams: Sequence[str], connected: str, stale: int, books: int
+        name: str,
+        streams: Sequence[str],
+        connected: str,
+        stale: int,
+        books: int,
+        latency_ms: float | None = None,
     ) -> StreamHealth:
         def total(*keys: str) -> int:
             return sum(counters.get(s, {}).get(k, 0) for s in streams for k in keys)
@@ -149,6 +188,7 @@ def snapshot(pipeline: Pipeline, decisions: LiveDecisions) -> MonitorState:
             total(*ERROR_COUNTERS),
             stale,
             books,
+            latency_ms,
         )
 
     rows = [
@@ -158,8 +198,16 @@ def snapshot(pipeline: Pipeline, decisions: LiveDecisions) -> MonitorState:
             "yes" if progress.ws_connected else "no",
             progress.markets - progress.valid_books,
             progress.markets,
+            None if latency is None else latency.median_ms(latency.ws_ns, offset),
         ),
-        health(KALSHI_REST, [KALSHI_REST], "-", 0, 0),
+        health(
+            KALSHI_REST,
+            [KALSHI_REST],
+            "-",
+            0,
+            0,
+            None if latency is None else latency.median_ms(latency.rest_ns),
+        ),
     ]
     venues = list(pipeline.config.venues)
     if venues:
@@ -340,6 +388,7 @@ def render(state: MonitorState, *, max_markets: int | None = None) -> Group:
         ("gaps", "right"),
         ("errors", "right"),
         ("stale books", "right"),
+        ("latency ms", "right"),
     )
     for h in state.health:
         bad = h.gaps or h.errors or h.stale_books
@@ -351,9 +400,16 @@ def render(state: MonitorState, *, max_markets: int | None = None) -> Group:
             f"{h.gaps:,}",
             f"{h.errors:,}",
             f"{h.stale_books}/{h.books}" if h.books else "-",
+            "-" if h.latency_ms is None else f"{h.latency_ms:.1f}",
             style="yellow" if bad else None,
         )
-    parts.append(Text("\nconnection health", style="bold"))
+    parts.append(
+        Text(
+            "\nconnection health (latency: Kalshi WS receive − ts_ms, clock-corrected; "
+            "REST round trip; recent medians)",
+            style="bold",
+        )
+    )
     parts.append(health)
     parts.append(
         Text(
@@ -410,6 +466,7 @@ async def monitor(
         params = dataclasses.replace(params, maintenance=None)
     pipeline = Pipeline(config, environment, meta={"command": "monitor"})
     decisions = LiveDecisions(pipeline, Strategy(params))
+    latency = RecentLatency(pipeline)
     if announce is not None:
         announce()
     async with pipeline:
@@ -417,7 +474,7 @@ async def monitor(
 
         def refresh(_progress: Progress) -> None:
             decisions.refresh_validity(now_ns())
-            show(snapshot(pipeline, decisions))
+            show(snapshot(pipeline, decisions, latency))
 
         refresh(pipeline.progress())
         await pipeline.run(
