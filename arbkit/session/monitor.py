@@ -405,8 +405,8 @@ def render(state: MonitorState, *, max_markets: int | None = None) -> Group:
         )
     parts.append(
         Text(
-            "\nconnection health (latency: Kalshi WS receive − ts_ms, clock-corrected; "
-            "REST round trip; recent medians)",
+            "\nconnection health (latency: median of recent Kalshi WS receive − ts_ms, "
+            "REST round trips)",
             style="bold",
         )
     )
