@@ -190,3 +190,28 @@ def test_prod_without_a_key_is_one_line_and_no_session(
         "KALSHI_PRIVATE_KEY_PATH (or use --env sim)"
     )
     assert not (tmp_path / "rec").exists()
+
+
+async def test_fees_come_from_each_series_metadata_where_the_model_covers_them(
+    tmp_path: Path,
+) -> None:
+    async with environment("sim") as env:
+        pipeline = Pipeline(MonitorConfig(out=tmp_path), env)  # built, never started
+        decisions = LiveDecisions(pipeline, Strategy())
+        pipeline.series_meta = {
+            "KXBTC15M": {"series": {"ticker": "KXBTC15M", "fee_type": "flat", "fee_multiplier": 1}},
+            "KXBTCD": {"series": None, "fee_changes": None},
+            "KXBTC": {
+                "series": {
+                    "ticker": "KXBTC",
+                    "fee_type": "quadratic_with_maker_fees",
+                    "fee_multiplier": 0.5,
+                },
+                "fee_changes": {"series_fee_change_arr": []},
+            },
+        }
+        decisions.load_fees()
+    assert decisions.fee_series == ["KXBTC"]
+    assert set(decisions.strategy.fees) == {"KXBTC"}
+    # 10 contracts at $0.50, half the 0.07 rate: 0.0875 -> $0.0875 (subpenny era rounding)
+    assert decisions.strategy.fees["KXBTC"].fee_e4(5_000, 10, 1_796_412_000_000_000_000) == 875

@@ -16,13 +16,12 @@ Each `SignalRow` goes to the session's ``signals`` table and is kept as the mark
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from arbkit.core.events import KalshiBookRow, KalshiMarketRow, Row, SignalRow
 from arbkit.index.live import LiveTick
 from arbkit.session.pipeline import Pipeline
-from arbkit.strategy.fees import FeeSchedule
+from arbkit.strategy.fees import FeeSchedule, FeeType
 from arbkit.strategy.signals import BookTop, Decision, Strategy
 from arbkit.venues.kalshi.rest import ExchangeStatus
 
@@ -53,15 +52,21 @@ class LiveDecisions:
         pipeline.on_exchange(self._exchange)
 
     def load_fees(self) -> None:
-        """Each series' `FeeSchedule` from the metadata the pipeline fetched at its start
-        (a series without usable metadata keeps the strategy's default)."""
+        """Each series' `FeeSchedule` from the metadata the pipeline fetched at its start.
+        A series without usable metadata, or with terms the fee model does not cover (flat
+        fee tables), keeps the strategy's default: a listener must not raise mid-feed."""
         for series, entry in self.pipeline.series_meta.items():
             body: Any = entry.get("series")
             if not body:
                 continue
-            with contextlib.suppress(KeyError, TypeError, ValueError):
-                self.strategy.fee_schedule(FeeSchedule.from_series(body, entry.get("fee_changes")))
-                self.fee_series.append(series)
+            try:
+                schedule = FeeSchedule.from_series(body, entry.get("fee_changes"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if any(terms.fee_type is FeeType.FLAT for terms in schedule.terms):
+                continue
+            self.strategy.fee_schedule(schedule)
+            self.fee_series.append(series)
 
     # -- inputs ---------------------------------------------------------------------------
 
