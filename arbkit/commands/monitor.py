@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from pathlib import Path
 
 from rich.console import Console
 from rich.live import Live
 
 from arbkit.commands.record import (
     EXIT_SIGNAL,
-    NO_VENUES,
-    add_world_arguments,
+    add_session_arguments,
     print_summary,
     stop_on_signals,
     venues_of,
 )
-from arbkit.core.config import VENUES, Env
+from arbkit.core.config import Env
 from arbkit.core.errors import ConfigError
 from arbkit.session.environment import environment
 from arbkit.session.monitor import (
@@ -41,9 +39,10 @@ from arbkit.venues.kalshi.markets import BTC_SERIES
 HELP = "live view: quotes, BRTI replica, fair values, signals, health; records the session"
 
 DEFAULT_INTERVAL_S = 1.0
-FIXED_LINES = 26
-"""Screen lines besides the market rows: the view's header, replica, titles, health and
-footer (24), the start line above it and the "... and N more" line."""
+FIXED_LINES = 27
+"""Screen lines besides the market rows: the view's header, replica (8 venues), titles,
+health and footer (24), the start line above it, the "... and N more" line and a replica
+note (a fallback or no value)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,24 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seconds", type=float, default=None, help="stop after this long (default: Ctrl+C)"
     )
-    parser.add_argument(
-        "--rest-interval", type=float, default=1.0, help="seconds between REST book polls"
-    )
-    parser.add_argument(
-        "--venues",
-        nargs="+",
-        choices=[*VENUES, NO_VENUES],
-        default=list(VENUES),
-        help="spot venues for the BRTI replica (default: all constituents; none: Kalshi alone)",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=Path("data/recordings"), help="where sessions are written"
-    )
-    add_world_arguments(parser)
+    add_session_arguments(parser)
 
 
 def interval_of(args: argparse.Namespace) -> float:
-    """BRTI_INTERVAL or ``--brti-interval`` (not both), as positive seconds."""
+    """BRTI_INTERVAL or ``--brti-interval`` (both only if they agree), in seconds."""
     given = [v for v in (args.interval, args.brti_interval) if v is not None]
     if len(given) > 1 and given[0] != given[1]:
         msg = f"BRTI_INTERVAL {given[0]} and --brti-interval {given[1]} disagree; give one"

@@ -65,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Kalshi series to record (default: all three)",
     )
     add_length_arguments(parser, minutes=10.0)
+    add_session_arguments(parser)
+
+
+def add_session_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every recording command takes beside its length: ``--rest-interval``,
+    ``--venues``, ``--out``, and the embedded world's ``--seed``/``--faults``."""
     parser.add_argument(
         "--rest-interval", type=float, default=1.0, help="seconds between REST book polls"
     )
