@@ -115,7 +115,9 @@ def test_off_a_terminal_it_prints_plain_lines_and_closes_cleanly(
     session = open_session(path)
     assert session.manifest["status"] == "closed"
     assert session.manifest["config"]["brti_interval"] == 1.0
-    assert session.manifest["config"]["signal_params"]["vol_min_returns"] == 3
+    params = session.manifest["config"]["signal_params"]
+    assert params["vol_min_returns"] == 3
+    assert params["maintenance"] is None  # the world pauses trading itself, if at all
     assert session.frame("signals").collect().height > 0
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from arbkit.core.events import SignalRow
 from arbkit.index.rti import USED, RtiResult, VenueDetail
-from arbkit.session.monitor import (
+from arbkit.session.monitor_view import (
     MarketLine,
     MonitorState,
     StreamHealth,

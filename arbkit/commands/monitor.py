@@ -24,15 +24,8 @@ from arbkit.commands.record import (
 from arbkit.core.config import Env
 from arbkit.core.errors import ConfigError
 from arbkit.session.environment import environment
-from arbkit.session.monitor import (
-    DEFAULT_SERIES,
-    MonitorConfig,
-    MonitorResult,
-    MonitorState,
-    monitor,
-    plain_lines,
-    render,
-)
+from arbkit.session.monitor import DEFAULT_SERIES, MonitorConfig, MonitorResult, monitor
+from arbkit.session.monitor_view import MonitorState, plain_lines, render
 from arbkit.session.record import RecordingFailed
 from arbkit.venues.kalshi.markets import BTC_SERIES
 
