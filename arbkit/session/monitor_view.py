@@ -20,6 +20,7 @@ from arbkit.core.fixed import KALSHI_PRICE_DIGITS, format_fixed
 from arbkit.index.report import replica_view
 from arbkit.index.rti import RtiResult
 from arbkit.session.pipeline import Progress
+from arbkit.strategy.fairvalue import StrikeType
 from arbkit.strategy.signals import Decision, Reason
 
 
@@ -86,15 +87,17 @@ def _usd(e8: int | None) -> str:
 
 
 def strike_text(line: MarketLine) -> str:
-    """The market's strike as a condition on the settlement value, e.g. ``≥ 97,100.00``."""
+    """The market's strike as a condition on the settlement value, e.g. ``≥ 97,100.25``
+    (Kalshi's other strike types as their name)."""
     floor, cap = _usd(line.floor_strike_e8), _usd(line.cap_strike_e8)
-    return {
-        "greater_or_equal": f"≥ {floor}",
-        "greater": f"> {floor}",
-        "less": f"< {cap}",
-        "less_or_equal": f"≤ {cap}",
-        "between": f"{floor}-{cap}",
-    }.get(line.strike_type, line.strike_type or "-")
+    conditions: dict[str, str] = {
+        StrikeType.GREATER_OR_EQUAL: f"≥ {floor}",
+        StrikeType.GREATER: f"> {floor}",
+        StrikeType.LESS: f"< {cap}",
+        StrikeType.LESS_OR_EQUAL: f"≤ {cap}",
+        StrikeType.BETWEEN: f"{floor}-{cap}",
+    }
+    return conditions.get(line.strike_type, line.strike_type or "-")
 
 
 def _closes_in(close_ns: int | None, now: int) -> str:
