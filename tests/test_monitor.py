@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -219,3 +221,32 @@ async def test_fees_come_from_each_series_metadata_where_the_model_covers_them(
     assert set(decisions.strategy.fees) == {"KXBTC"}
     # 10 contracts at $0.50, half the 0.07 rate: 0.0875 -> $0.0875 (subpenny era rounding)
     assert decisions.strategy.fees["KXBTC"].fee_e4(5_000, 10, 1_796_412_000_000_000_000) == 875
+
+
+def test_sigterm_off_a_terminal_closes_the_session_interrupted_and_exits_143(
+    tmp_path: Path,
+) -> None:
+    cmd = [sys.executable, "-m", "arbkit.cli", "monitor", "--venues", "none"]
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(tmp_path)],
+        cwd=str(ROOT),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # plain lines: the first block shows the session exists
+            if "Kalshi WS" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert "status: interrupted" in stdout
+    (path,) = tmp_path.iterdir()
+    with pytest.warns(UnclosedSessionWarning):
+        assert open_session(path).manifest["status"] == "interrupted"
