@@ -20,7 +20,7 @@ from arbkit.core.errors import ArbkitError
 COMMANDS: dict[str, str | None] = {
     "sim": "sim",
     "record": "record",
-    "monitor": None,
+    "monitor": "monitor",
     "brti": "brti",
     "check": "check",
     "report": "report",
@@ -28,7 +28,6 @@ COMMANDS: dict[str, str | None] = {
     "demo": "demo",
 }
 PLANNED: dict[str, str] = {
-    "monitor": "live view: quotes, BRTI replica, fair values, signals, latency",
     "backtest": "threshold x latency sweep over recorded sessions",
 }
 """What the commands that are not built yet will do (shown in --help)."""
