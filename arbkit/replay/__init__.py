@@ -1,1 +1,2 @@
-"""Replay of recorded sessions: raw frames back through the parsers, books, and tables."""
+"""Replay of recorded sessions: raw frames back through the parsers, books, top of book and
+tables."""

@@ -60,10 +60,18 @@ async def record(
         await pipeline.run(
             config.seconds, stop=stop, on_progress=progress, progress_every=progress_every
         )
-        if stop.is_set():
-            return await pipeline.stop(SessionStatus.INTERRUPTED, "interrupted")
-        failure = pipeline.ws_failure()
-        if failure is not None:
-            path = await pipeline.stop(SessionStatus.FAILED, failure)
-            raise RecordingFailed(failure, path)
+        await conclude(pipeline, stop)
     return pipeline.path
+
+
+async def conclude(pipeline: Pipeline, stop: asyncio.Event) -> None:
+    """Judge a run that ended: ``interrupted`` when ``stop`` was set, ``failed`` (raising
+    `RecordingFailed`) when Kalshi's WebSocket never connected; otherwise the session stays
+    open for its context to close ``closed``."""
+    if stop.is_set():
+        await pipeline.stop(SessionStatus.INTERRUPTED, "interrupted")
+        return
+    failure = pipeline.ws_failure()
+    if failure is not None:
+        path = await pipeline.stop(SessionStatus.FAILED, failure)
+        raise RecordingFailed(failure, path)
