@@ -196,8 +196,9 @@ def windows(s: Settled) -> pl.DataFrame:
 
 
 def fill_log(s: Settled) -> pl.DataFrame:
-    """One row per order: when, which market and side, latencies drawn, levels taken, fee,
-    settlement (and its source), PnL; ``miss`` says why an order filled nothing."""
+    """One row per order: when (``time``: reaching Kalshi, UTC), which market and side, limit
+    and size, latencies drawn, levels taken, contracts, cost and fee, settlement (and its
+    source), PnL; ``miss`` says why an order filled nothing."""
     frames = []
     for prep, o, payoff, t in zip(s.prepared, s.orders, s.payoff_e4, s.settle_ns, strict=True):
         d = prep.decisions
@@ -241,6 +242,7 @@ def fill_log(s: Settled) -> pl.DataFrame:
     return (
         pl.concat(frames)
         .with_columns(
+            (pl.col("arrival_ns") // 1000).cast(pl.Datetime("us", "UTC")).alias("time"),
             pl.when(settled).then(pl.col("payoff_e4")).alias("payoff_e4"),
             pl.when(settled).then(gross).alias("gross_e4"),
             pl.when(settled).then(gross - pl.col("fee_e4")).alias("net_e4"),
