@@ -7,7 +7,8 @@ and the order-by-order fill loop (`fills.simulate_sequential`) — timed on a fe
 scaled to the 500 (each naive setting costs the same: one replay plus one fill pass).
 
 The session: ``--session DIR`` (or ``ARBKIT_BENCH_SESSION``), else one generated with
-`arbkit.session.generate` for ``--hours`` (``ARBKIT_BENCH_HOURS``, default 24).
+`arbkit.session.generate` for ``--hours`` (default 24; ``ARBKIT_BENCH_HOURS`` under
+``python -m bench``, default 2 there: 24 h take ~25 min to generate on 2 cores).
 
     python -m bench.bench_backtest --session /path/to/session
 """
@@ -122,9 +123,16 @@ def measure(path: Path, *, naive_settings: int = 2, workers: int = 2) -> list[di
 
 
 def run() -> list[dict[str, Any]]:
-    hours = float(os.environ.get("ARBKIT_BENCH_HOURS", "24"))
+    hours = float(os.environ.get("ARBKIT_BENCH_HOURS", "2"))
     with tempfile.TemporaryDirectory() as tmp:
-        return measure(session_path(None, hours, Path(tmp)))
+        try:
+            path = session_path(None, hours, Path(tmp))
+        except ImportError:
+            note = "no session: set ARBKIT_BENCH_SESSION (the generator is not installed)"
+            return [
+                {"name": "backtest sweep", "value": None, "unit": "", "target": "", "note": note}
+            ]
+        return measure(path)
 
 
 if __name__ == "__main__":
