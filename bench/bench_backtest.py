@@ -29,7 +29,7 @@ from arbkit.analysis.backtest import sweep
 from arbkit.analysis.decisions import prepare
 from arbkit.analysis.fills import simulate_sequential
 from arbkit.analysis.latency_models import Latency
-from arbkit.analysis.results import settle, summary
+from arbkit.analysis.results import combine, partial, settle
 from arbkit.analysis.sweep import Runner, Setting
 from arbkit.strategy.signals import SignalParams
 
@@ -78,7 +78,7 @@ def measure(path: Path, *, naive_settings: int = 2, workers: int = 2) -> list[di
         own = prepare(path, replace(PARAMS, threshold_e4=t))
         z = np.zeros(own.decisions.n, dtype=np.int64)
         done = settle([own], [simulate_sequential(own, t, z, z)])
-        summary(done, done)
+        combine([partial(done, done)])
     naive_one = (time.perf_counter() - start) / naive_settings
     naive_s = naive_one * n
     span_h = (prep.end_ns - prep.start_ns) / 3.6e12

@@ -69,11 +69,6 @@ class Latency:
     decision: LatencyModel = LatencyModel()
     order: LatencyModel = LatencyModel()
 
-    @classmethod
-    def constant_ms(cls, ms: float) -> Latency:
-        """All of ``ms`` in the order leg (the decision taken at once)."""
-        return cls(order=LatencyModel(offset_ms=ms))
-
     def with_offset_ms(self, ms: float) -> Latency:
         """This latency with ``ms`` more on the order leg (a sweep's ``latency_ms`` value)."""
         o = self.order

@@ -179,11 +179,6 @@ def combine(parts: Sequence[Partial]) -> dict[str, Any]:
     }
 
 
-def summary(s: Settled, reference: Settled) -> dict[str, Any]:
-    """The setting's summary row (``reference``: the same threshold with no latency)."""
-    return combine([partial(s, reference)])
-
-
 def windows(s: Settled) -> pl.DataFrame:
     """Net PnL per UTC quarter hour (by settlement time) over the sessions' span."""
     part = partial(s, s)

@@ -163,7 +163,7 @@ def sweep(
 ) -> pl.DataFrame:
     """Backtest every threshold (dollars per contract, after fees) at every latency (ms added
     to ``latency``'s order leg; default all of it, constant) over ``sessions``: one row per
-    setting, sorted by threshold then latency (see `results.summary` for the columns).
+    setting, sorted by threshold then latency (see `results.combine` for the columns).
 
     ``executor``: any `concurrent.futures.Executor` (a Dask ``client.get_executor()`` too);
     never shut down here. Without one, a local process pool is created and shut down.
