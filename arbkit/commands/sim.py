@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 
+from arbkit.commands import generate
 from arbkit.core.errors import ConfigError
 from arbkit.sim.faults import FaultPlan
 from arbkit.sim.world import World
@@ -33,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seconds", type=float, default=None, help="stop after this long (default: until Ctrl-C)"
     )
+    sub = parser.add_subparsers(dest="sim_command", metavar="{generate}")
+    generate.add_arguments(
+        sub.add_parser("generate", help=generate.HELP, description=generate.HELP)
+    )
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -47,6 +52,8 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sim_command == "generate":
+        return generate.run(args)
     if args.env != "sim":
         msg = "arbkit sim runs the embedded world only; drop --env or use --env sim"
         raise ConfigError(msg)
