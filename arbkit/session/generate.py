@@ -105,14 +105,14 @@ class GenerateConfig:
     """Median Kalshi WebSocket delivery delay (lognormal, sigma 0.5)."""
     spot_delay_ms: float = 15.0
     rest_rtt_ms: float = 40.0
-    world_tick_ms: float = 250.0
+    world_tick_ms: float = 500.0
     """How often the Kalshi exchange steps (makers, trades, lifecycle)."""
     spot_tick_ms: float = 2000.0
     """How often the spot venues step and publish (live world: 50 ms)."""
     index_interval_s: float = 1.0
     maker_update_hz: float = 0.3
     trade_hz: float = 0.05
-    spot_rate_scale: float = 0.25
+    spot_rate_scale: float = 0.1
 
     def validate(self) -> None:
         positive = {
@@ -310,6 +310,7 @@ class Generation:
             c.session_path.name,
             meta=self._meta(),
             max_rows=250_000,
+            flush_interval=15.0,
         )
         price = PricePath(c.seed, c.start_ns)
         self.spot = SpotSim(
