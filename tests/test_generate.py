@@ -204,3 +204,17 @@ def test_cli_generates_and_rejects_bad_arguments(
     assert "already exists" in err
     assert "--hours must be a positive" in err
     assert "Traceback" not in err
+
+
+SAMPLE = Path(__file__).parents[1] / "data" / "sample" / "20261102T000000Z-gen42"
+
+
+def test_the_shipped_sample_session_opens_with_every_live_table() -> None:
+    s = open_session(SAMPLE)
+    assert set(s.tables) >= LIVE_TABLES
+    assert s.manifest["closed"] is True
+    assert s.manifest["generated"] is True
+    size = sum(f.stat().st_size for f in SAMPLE.rglob("*") if f.is_file())
+    assert size <= 20_000_000
+    settled = s.frame("kalshi_markets").filter(pl.col("result") != "").collect()
+    assert set(settled["series"]) == {"KXBTC15M", "KXBTCD", "KXBTC"}
