@@ -218,3 +218,16 @@ def test_the_shipped_sample_session_opens_with_every_live_table() -> None:
     assert size <= 20_000_000
     settled = s.frame("kalshi_markets").filter(pl.col("result") != "").collect()
     assert set(settled["series"]) == {"KXBTC15M", "KXBTCD", "KXBTC"}
+
+
+def test_a_server_that_drops_its_client_is_reconnected_to(tmp_path: Path) -> None:
+    """Crypto.com drops a client whose heartbeat reply never came (here: the heartbeat itself
+    arrived malformed); the feed reconnects, as live."""
+    path = generate(_config(tmp_path, hours=3 / 60, faults="cryptocom.malformed=0.5"))
+    events = open_session(path).frame("events").filter(pl.col("stream") == "cryptocom")
+    rows = events.collect()
+    kinds = rows["kind"].to_list()
+    assert kinds.count("connect") >= 2
+    assert "reconnect" in kinds
+    closed = rows.filter(pl.col("kind") == "disconnect")["detail"]
+    assert any(d.startswith("closed by server") for d in closed)

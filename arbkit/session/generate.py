@@ -45,7 +45,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from arbkit import __version__
 from arbkit.core.clock import ClockOffset
-from arbkit.core.config import VENUES
+from arbkit.core.config import VENUES, Endpoint, Endpoints
 from arbkit.core.errors import ConfigError
 from arbkit.core.events import KalshiMarketRow
 from arbkit.core.retry import Backoff
@@ -73,6 +73,7 @@ session)."""
 BASE_URL = "http://generated.invalid"
 """The world's address as the recorded ``connect`` frames name it (no socket is opened)."""
 KALSHI_WS_URL = "ws://generated.invalid/trade-api/ws/v2"
+KALSHI_REST_URL = "http://generated.invalid/trade-api/v2"
 PING_INTERVAL_NS = 10 * NS
 CLOCK_PROBE_NS = 10 * NS
 CHUNK_NS = 60 * NS
@@ -202,7 +203,9 @@ class _SpotPeer:
         self.down = _Pipe(gen.sched, gen.net_rng, gen.config.spot_delay_ms)
         self.up = _Pipe(gen.sched, gen.net_rng, gen.config.spot_delay_ms)
         self.conn: Conn | None = None
-        self.base = urlsplit(feed.url())
+        # A server closes a client (missed heartbeats, ...) through `drop`, which closes the
+        # socket; here there is none, so the connection ends after what was already sent.
+        setattr(server, "drop", self._server_drop)  # noqa: B010
         self.link = VirtualLink(
             feed,
             gen.writer,
@@ -234,6 +237,10 @@ class _SpotPeer:
         self.server.conns.add(conn)
         self.server.on_open(conn)
         self.drain()
+
+    def _server_drop(self, conn: Conn) -> None:
+        conn.closing = True
+        self.down.send(partial(self._drop_at, conn))
 
     def _drop_at(self, conn: Conn) -> None:
         if conn is self.conn:
@@ -305,13 +312,6 @@ class Generation:
         plan = FaultPlan.parse(c.faults)
         self.net_rng = random.Random(f"{c.seed}:net")
         self.counts = FaultCounts()
-        self.writer = SessionWriter.create(
-            c.out,
-            c.session_path.name,
-            meta=self._meta(),
-            max_rows=250_000,
-            flush_interval=15.0,
-        )
         price = PricePath(c.seed, c.start_ns)
         self.spot = SpotSim(
             path=price,
@@ -323,6 +323,17 @@ class Generation:
             rate_scale=c.spot_rate_scale,
             index_interval_ms=int(c.index_interval_s * 1000),
             autostep=False,
+        )
+        self.endpoints = Endpoints(
+            kalshi=Endpoint(ws=KALSHI_WS_URL, rest=KALSHI_REST_URL),
+            venues=self.spot.endpoints(BASE_URL),
+        )
+        self.writer = SessionWriter.create(
+            c.out,
+            c.session_path.name,
+            meta=self._meta(),
+            max_rows=250_000,
+            flush_interval=15.0,
         )
         self.exchange = Exchange(
             IndexTape(self._reference),
@@ -340,9 +351,7 @@ class Generation:
         self.kalshi_rng = random.Random(f"{c.seed}:kalshi-faults")
         self.clock = ClockOffset()
         # --- the client side, exactly as `session.record` wires it ---------------------
-        self.live = LiveIndex(
-            self.spot.endpoints(BASE_URL), self.writer, interval_s=c.index_interval_s
-        )
+        self.live = LiveIndex(self.endpoints.venues, self.writer, interval_s=c.index_interval_s)
         self.feed = KalshiFeed(
             OfficialTap(self.writer, self.live), KALSHI_WS_URL, on_lifecycle=self._look_again
         )
@@ -395,6 +404,7 @@ class Generation:
             "generated": True,
             "start_ns": c.start_ns,
             "series": list(c.series),
+            "endpoints": self.endpoints.to_dict(),
             "config": config,
             "versions": {"arbkit": __version__},
         }
@@ -564,7 +574,7 @@ class Generation:
         finally:
             self.writer.update_meta(
                 clock_offset=self.clock.to_dict(),
-                markets=sorted(self._market_state),
+                markets=sorted(self.feed.markets | set(self.poller.markets)),
                 duration_s=round((self.end - start) / NS, 3),
                 generation={
                     "wall_s": round(time.monotonic() - wall, 3),
