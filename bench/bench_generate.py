@@ -8,7 +8,9 @@ with a bare ``orjson.loads`` (the floor of merely reading those frames once). Ru
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -32,10 +34,8 @@ def _decode_all(path: Path) -> tuple[int, float]:
             continue
         payloads = s.frame(table).select("payload").collect()["payload"]
         for text in payloads:
-            try:
+            with contextlib.suppress(orjson.JSONDecodeError):
                 orjson.loads(text)
-            except orjson.JSONDecodeError:
-                pass
             n += 1
     return n, time.perf_counter() - started
 
@@ -56,7 +56,10 @@ def run(hours: float | None = None) -> list[dict[str, object]]:
             "value": f"{wall:.1f} / {cpu:.1f} s",
             "unit": "",
             "target": "",
-            "note": f"{frames:,} raw frames, {size / 1e6:.0f} MB on disk",
+            "note": (
+                f"{frames:,} raw frames, {size / 1e6:.0f} MB on disk, peak RSS "
+                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+            ),
         },
         {
             "name": "generation speed (virtual s per wall s)",
