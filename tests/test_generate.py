@@ -231,3 +231,15 @@ def test_a_server_that_drops_its_client_is_reconnected_to(tmp_path: Path) -> Non
     assert rows["kind"].to_list()[:2] == ["connect", "disconnect"]
     assert rows["detail"][1].startswith("closed by server")
     assert rows["kind"].to_list().count("connect") == 2
+
+
+def test_a_legacy_era_session_is_parsed_by_the_same_client(tmp_path: Path) -> None:
+    """``--era legacy``: integer-cent frames (≤ 2025), books still equal the world's."""
+    gen = Generation(_config(tmp_path, hours=1 / 60, era="legacy"))
+    s = open_session(gen.run(None))
+    frame = s.raw("kalshi_ws").filter(pl.col("payload").str.contains('"orderbook_delta"'))
+    assert '"price":' in frame.collect()["payload"][-1]  # integer cents on the wire
+    rebuilt = _rebuild(s)
+    for market in gen.feed.valid_books():
+        truth = gen.exchange.books[market]
+        assert rebuilt[market] == (truth.yes, truth.no), market

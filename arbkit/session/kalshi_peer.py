@@ -81,11 +81,12 @@ class KalshiWsPeer:
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError:
+            obj = None
+        if not isinstance(obj, dict):
             self._send(frame({"type": "error", "msg": {"code": 1, "msg": "Unable to process"}}))
             return
-        cmd_id = obj.get("id") if isinstance(obj, dict) else None
-        params = obj.get("params") or {} if isinstance(obj, dict) else {}
-        cmd = obj.get("cmd") if isinstance(obj, dict) else None
+        cmd_id, cmd = obj.get("id"), obj.get("cmd")
+        params = obj.get("params") or {}
         if cmd == "subscribe":
             self._subscribe(cmd_id, params)
         elif cmd == "update_subscription":
