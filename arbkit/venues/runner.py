@@ -67,8 +67,17 @@ class HttpGet(Protocol):
 class _Connection:
     """Numbers connections and frames and records everything about them to the sink."""
 
-    def __init__(self, protocol: FeedProtocol, sink: Sink, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        protocol: FeedProtocol,
+        sink: Sink,
+        http: aiohttp.ClientSession | None,
+        clock: Callable[[], int] = now_ns,
+    ) -> None:
+        """``clock`` stamps what is recorded without a time of its own (a generated session
+        passes its virtual clock; ``http`` is None there, GETs being answered virtually)."""
         self.protocol = protocol
+        self.clock = clock
         self.sink = sink
         self.http = http
         self.stream = protocol.stream
@@ -79,11 +88,13 @@ class _Connection:
 
     def record(self, kind: str, payload: str, t_ns: int | None = None) -> None:
         self.frame_no += 1
-        t = now_ns() if t_ns is None else t_ns
+        t = self.clock() if t_ns is None else t_ns
         self.sink.write_raw(self.stream, RawFrame(t, self.conn_id, self.frame_no, kind, payload))
 
     def event(self, kind: str, detail: str) -> None:
-        self.sink.write(EventRow(now_ns(), self.stream, self.conn_id, kind, "", detail, None, None))
+        self.sink.write(
+            EventRow(self.clock(), self.stream, self.conn_id, kind, "", detail, None, None)
+        )
 
     async def flush_outgoing(
         self,
@@ -105,6 +116,7 @@ class _Connection:
     async def _get(self, requester: HttpRequester, request: HttpGet) -> None:
         """Make one GET for the protocol; the reply is recorded raw as kind ``http``."""
         self.record("send", f"GET {request.url}")
+        assert self.http is not None
         try:
             async with self.http.get(request.url) as resp:
                 text = await resp.text()
@@ -131,6 +143,14 @@ def http_record(status: int, text: str) -> tuple[str, str]:
     if status == 200:
         return "http", text
     return "error", f"HTTP {status} {text}" if status else text
+
+
+def receive_frame(conn: _Connection, text: str, recv: int) -> bool:
+    """Record one received frame raw, then parse it (`deliver`); False asks for a reconnect.
+    The live read loop and a generated session's virtual link both take frames through here."""
+    conn.frame_no += 1
+    conn.sink.write_raw(conn.stream, RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text))
+    return deliver(conn.protocol, conn.sink, text, recv, conn.conn_id, conn.frame_no)
 
 
 def describe(exc: BaseException) -> str:
@@ -276,7 +296,7 @@ async def _read_loop(
     """
     loop = asyncio.get_running_loop()
     sink, stream = conn.sink, conn.stream
-    write_raw, take_outgoing = sink.write_raw, protocol.take_outgoing
+    take_outgoing = protocol.take_outgoing
     take_http = conn.requester.take_http if conn.requester is not None else None
     text_kind, binary_kind = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
     last_alive = loop.time()
@@ -308,10 +328,7 @@ async def _read_loop(
                             msg.data if kind is text_kind else msg.data.decode("utf-8", "replace")
                         )
                         frames += 1
-                        conn.frame_no += 1
-                        raw = RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text)
-                        write_raw(stream, raw)
-                        if not deliver(protocol, sink, text, recv, conn.conn_id, conn.frame_no):
+                        if not receive_frame(conn, text, recv):
                             break
                     elif kind is aiohttp.WSMsgType.PING:
                         ping = msg.data
