@@ -4,6 +4,10 @@ Venue protocols are sans-I/O (`FeedProtocol`): they turn received text into rows
 text to send. `run_feed` only moves frames: it connects, records every frame raw (the source
 of truth) with its receive time taken before parsing, answers pings, watches for silence,
 and reconnects with capped, jittered backoff until the caller stops it. It never gives up.
+
+The backoff resets once a connection has delivered good data: the protocol says so
+(`Delivering`: its snapshot arrived), or frames have kept coming for ``healthy_after``
+seconds. A connection that fails before that keeps the schedule escalating.
 """
 
 from __future__ import annotations
@@ -61,6 +65,22 @@ class HttpRequester(Protocol):
 
 class HttpGet(Protocol):
     url: str
+
+
+@runtime_checkable
+class Delivering(Protocol):
+    """A protocol that can say its connection delivered good data (e.g. its snapshot): the
+    runner then resets the reconnect backoff (see `arbkit.core.retry`)."""
+
+    def delivered(self) -> bool: ...
+
+
+@runtime_checkable
+class PingListener(Protocol):
+    """A protocol that wants to know of the venue's WebSocket pings (liveness without data,
+    e.g. Kalshi's every 10 s: their absence marks the books stale before the reconnect)."""
+
+    def on_ping(self, now_ns: int) -> None: ...
 
 
 class _Connection:
@@ -198,12 +218,11 @@ async def _connect_once(
     conn.conn_id += 1
     conn.record("connect", url)
     conn.event("connect", url)
-    backoff.connected(time.monotonic())
     _guarded(conn, "on_open", lambda: protocol.on_open(conn.conn_id, now_ns()))
     reason = "closed by server"
     try:
         await conn.flush_outgoing(ws)
-        reason = await _read_loop(protocol, conn, ws, stop, timer_interval)
+        reason = await _read_loop(protocol, conn, ws, stop, backoff, timer_interval)
     except (aiohttp.ClientError, OSError, ConnectionError) as exc:
         reason = f"connection error: {describe(exc)}"
     finally:
@@ -231,6 +250,7 @@ async def _read_loop(
     conn: _Connection,
     ws: aiohttp.ClientWebSocketResponse,
     stop: asyncio.Event,
+    backoff: Backoff,
     timer_interval: float,
 ) -> str:
     """Receive until the connection ends; returns why.
@@ -251,6 +271,10 @@ async def _read_loop(
         protocol.take_outgoing,
     )
     take_http = conn.requester.take_http if conn.requester is not None else None
+    delivered = protocol.delivered if isinstance(protocol, Delivering) else None
+    on_ping = protocol.on_ping if isinstance(protocol, PingListener) else None
+    healthy = False
+    first_frame: float | None = None
     text_kind, binary_kind = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
     last_alive = loop.time()
     next_timer = last_alive + timer_interval
@@ -319,7 +343,17 @@ async def _read_loop(
         finally:
             if frames:
                 sink.count(stream, "frames", frames)
+                if not healthy:  # also when the connection ended inside the scope
+                    if first_frame is None:
+                        first_frame = last_alive
+                    if (delivered is not None and delivered()) or (
+                        last_alive - first_frame >= backoff.healthy_after
+                    ):
+                        backoff.healthy()
+                        healthy = True
         if ping is not None:
+            if on_ping is not None:
+                _guarded(conn, "on_ping", lambda: on_ping(now_ns()))
             await ws.pong(ping)
         await conn.flush_outgoing(ws, out, gets)
         if stop.is_set():

@@ -299,6 +299,10 @@ class SpotFeed:
         out, self._out = self._out, []
         return out
 
+    def delivered(self) -> bool:
+        """True once this connection has a snapshot applied (the runner's `Delivering`)."""
+        return any(book.valid for book in self.books.values())
+
     def view(self, symbol: str | None = None, depth: int | None = None) -> BookView:
         """The `BookView` of ``symbol``'s book (default: the first symbol) for the index; its
         ``valid`` is False unless the feed vouches for the book and it is not crossed."""
