@@ -129,6 +129,9 @@ class KalshiRestBookRow(Row, frozen=True, gc=False):
 
     ``sent_ns`` is when the request left, ``recv_ns`` when the response arrived; ``age_s`` is
     the HTTP ``Age`` header (seconds a CDN cached the response), when present.
+    ``intended_ns`` is when the poller's fixed schedule meant the request to leave (its slot,
+    or a retry's due time): ``sent_ns - intended_ns`` is how late it left, so a stalled
+    response or a queue behind the rate limiter shows (null in recordings made before it).
     """
 
     TABLE: ClassVar[str] = "kalshi_rest_book"
@@ -141,6 +144,7 @@ class KalshiRestBookRow(Row, frozen=True, gc=False):
     price_e4: int
     qty_e2: int
     age_s: int | None
+    intended_ns: int | None = None
 
 
 class SpotBookRow(Row, frozen=True, gc=False):
