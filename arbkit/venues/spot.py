@@ -59,6 +59,7 @@ _COUNTERS = {
     "error": "errors",
     "duplicate": "duplicates",
     "dropped": "dropped",
+    "divergence": "divergences",
 }
 """Event kinds a feed writes -> the stream counter each increments (session.json)."""
 
