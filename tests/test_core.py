@@ -150,14 +150,14 @@ def test_credentials_never_show_the_key_and_errors_name_the_setting(tmp_path: Pa
 
 def test_backoff_escalates_until_a_connection_delivers_then_starts_over() -> None:
     b = Backoff(rng=random.Random(1))
-    delays = [b.delay(now=0.0) for _ in range(9)]
-    bases = [0.25, 0.5, 1, 2, 4, 8, 16, 30, 30]
+    delays = [b.delay(now=0.0) for _ in range(11)]
+    bases = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30, 30]
     for d, base in zip(delays, bases, strict=True):
         assert base * 0.8 <= d <= base * 1.2  # jittered, capped
     assert len(set(delays)) == len(delays)
     b.healthy()  # a connection delivered its snapshot: the next drop retries at once
-    assert 0.2 <= b.delay(now=100.0) <= 0.3
-    assert 0.4 <= b.delay(now=101.0) <= 0.6  # failing again before delivering: escalates
+    assert 0.08 <= b.delay(now=100.0) <= 0.12
+    assert 0.16 <= b.delay(now=101.0) <= 0.24  # failing again before delivering: escalates
 
 
 def test_fault_plan_scopes_and_units() -> None:

@@ -229,6 +229,8 @@ EVENT_KINDS = frozenset(
         "checksum",
         "crossed",
         "stale",
+        "recovered",
+        "divergence",
         "malformed",
         "error",
         "rate_limit",

@@ -1,6 +1,6 @@
 """Reconnect backoff shared by every transport: capped exponential delay with jitter.
 
-The schedule starts at 0.25 s and doubles up to 30 s while attempts keep failing. It resets
+The schedule starts at 0.1 s and doubles up to 30 s while attempts keep failing. It resets
 as soon as a connection has *delivered good data* (`healthy`: its snapshot, or a few seconds
 of frames, as the transport decides), so a link that drops every few seconds after working
 reconnects at once each time, while one that is refused or fails before delivering anything
@@ -26,7 +26,7 @@ class Backoff:
 
     def __init__(
         self,
-        initial: float = 0.25,
+        initial: float = 0.1,
         maximum: float = 30.0,
         *,
         factor: float = 2.0,
