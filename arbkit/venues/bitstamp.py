@@ -42,6 +42,9 @@ MODES = ("full", "diff")
 MAX_BUFFERED = 10_000
 """Diff frames held while waiting for the REST snapshot; beyond this the snapshot is re-asked."""
 
+SNAPSHOT_RETRY_S = 1.0
+"""First wait before a failed REST snapshot is asked again (doubling, capped)."""
+
 
 @register_feed
 class BitstampFeed(SpotFeed):
@@ -168,7 +171,7 @@ class BitstampFeed(SpotFeed):
                 raise ValueError(f"HTTP {status}")
             bids, asks, exch_ns = parse_rest_book(text)
         except (ValueError, KeyError, TypeError) as exc:  # refused, or not a book: retry later
-            backoff = self._retry_backoff.setdefault(symbol, Backoff())
+            backoff = self._retry_backoff.setdefault(symbol, Backoff(SNAPSHOT_RETRY_S))
             delay = backoff.delay(recv_ns / 1e9)
             self._retry_at[symbol] = recv_ns + int(delay * 1e9)
             self.event("error", symbol, f"REST snapshot: {exc}; again in {delay:.1f} s", recv_ns)

@@ -50,13 +50,28 @@ from arbkit.venues.kalshi.state import DROPPED_MEMORY_NS
 from arbkit.venues.kalshi.vocab import (
     DEFAULT_CHANNELS,
     END_EVENTS,
+    ERROR_CODES,
     FOLLOW_EVENTS,
+    MARKET_CHANNELS,
     STREAM,
     Channel,
     ErrorCode,
     FrameType,
     ResyncStage,
 )
+
+__all__ = [
+    "BOOK",
+    "ERROR_CODES",
+    "MARKET_CHANNELS",
+    "PING_INTERVAL_S",
+    "STREAM",
+    "TRADE_ID_MEMORY",
+    "KalshiProtocol",
+]
+
+BOOK = Channel.BOOK
+"""The book channel (callers written before `vocab.Channel` import it from here)."""
 
 TRADE_ID_MEMORY = 20_000
 """Trade ids remembered to spot a repeated ``trade`` frame (bounded: oldest forgotten)."""
