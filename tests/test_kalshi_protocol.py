@@ -1061,3 +1061,16 @@ def test_trade_id_memory_is_bounded() -> None:
         msg = {"trade_id": f"t{i}", "market_ticker": "A", "yes_price_dollars": "0.4200"}
         h.p.on_message(dumps({"type": "trade", "sid": 1, "msg": msg | {"count_fp": "1.00"}}), i)
     assert len(h.p._trade_ids) == TRADE_ID_MEMORY
+
+
+def test_a_connection_has_delivered_once_a_snapshot_arrived() -> None:
+    """What resets the reconnect backoff (`runner.Delivering`): a subscribe alone does not."""
+    h = Harness(markets=["A"])
+    h.open()
+    h.subscribed(1, Channel.BOOK, 1)
+    assert not h.p.delivered()
+    h.feed(snapshot(1, "A", yes=[("0.2000", "1.00")]))
+    assert h.p.delivered()
+    h.p.on_close(h.t, "dropped")
+    h.open(2)
+    assert not h.p.delivered()

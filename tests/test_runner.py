@@ -130,10 +130,22 @@ async def test_silence_is_detected_and_pings_count_as_life(serve) -> None:  # ty
         await ws.close()
         return ws
 
-    proto2 = Recorder(await serve(pinging), silence_timeout=0.3)
+    proto2 = PingCounter(await serve(pinging), silence_timeout=0.3)
     await run_until(proto2, MemorySink(), lambda: len(proto2.closed) >= 1)
     assert proto2.closed[0].startswith("closed by server")  # not "silent": pings kept it alive
     assert pongs[:3] == [b"heartbeat"] * 3
+    assert len(proto2.pings) >= 3  # and the protocol heard of each (Kalshi's stale check)
+
+
+class PingCounter(Recorder):
+    """A `Recorder` that is a `PingListener`."""
+
+    def __init__(self, url: str, silence_timeout: float = 5.0) -> None:
+        super().__init__(url, silence_timeout)
+        self.pings: list[int] = []
+
+    def on_ping(self, now_ns: int) -> None:
+        self.pings.append(now_ns)
 
 
 async def test_refused_handshake_backs_off_without_a_storm(serve) -> None:  # type: ignore[no-untyped-def]
