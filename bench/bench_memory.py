@@ -44,6 +44,14 @@ SAMPLES = 12
 RSS_FLAT_MB = 10.0
 
 
+BAND = 150
+"""Coinbase levels a side (cents from the mid) the synthetic book holds."""
+
+
+def _level(side: str, cents: int, qty: str) -> dict[str, str]:
+    return {"side": side, "price_level": f"{cents / 100:.2f}", "new_quantity": qty}
+
+
 def rss_mb() -> float:
     """This process's resident set size in MiB (Linux ``/proc/self/statm``)."""
     pages = int(Path("/proc/self/statm").read_text().split()[1])
@@ -71,6 +79,7 @@ class Hour:
         self.trade_no = 0
         self.cb_seq = 0
         self.mid = 9_000_000  # Coinbase price in cents
+        self.live: dict[str, set[int]] = {"bid": set(), "offer": set()}
         self.markets: list[str] = []
 
     def open(self, t: int) -> None:
@@ -104,20 +113,41 @@ class Hour:
         self.kalshi.on_message(text, t)
 
     def _coinbase(self, t: int, *, snapshot: bool = False) -> None:
+        """One Coinbase frame. The book holds `BAND` levels a side around a drifting mid, as
+        a venue's does: a level the mid moves onto or away from is deleted (size 0) in the
+        frame that moves it, and a third of the updates delete a level."""
         rng = self.rng
-        self.mid += rng.randint(-3, 3)
+        live = self.live
         if snapshot:
-            ups = [
-                {"side": side, "price_level": f"{price / 100:.2f}", "new_quantity": "1.5"}
-                for d in range(1, 200)
-                for side, price in (("bid", self.mid - d), ("offer", self.mid + d))
-            ]
+            for d in range(1, BAND + 1):
+                live["bid"].add(self.mid - d)
+                live["offer"].add(self.mid + d)
+            ups = [_level(side, p, "1.5") for side in ("bid", "offer") for p in sorted(live[side])]
         else:
+            ups = []
+            step = rng.choice((-1, 0, 0, 0, 1))
+            if step:
+                self.mid += step
+                m = self.mid
+                # moving up the mid meets an ask and leaves a bid behind; down, the reverse
+                gone = (
+                    (("offer", m), ("bid", m - BAND - 1))
+                    if step > 0
+                    else (("bid", m), ("offer", m + BAND + 1))
+                )
+                for side, price in gone:
+                    if price in live[side]:
+                        live[side].discard(price)
+                        ups.append(_level(side, price, "0"))
             side = rng.choice(("bid", "offer"))
-            away = rng.randint(1, 150)
+            away = rng.randint(1, BAND)
             price = self.mid - away if side == "bid" else self.mid + away
-            qty = f"{rng.randint(0, 300_000) / 1e5:.5f}"
-            ups = [{"side": side, "price_level": f"{price / 100:.2f}", "new_quantity": qty}]
+            if rng.random() < 1 / 3:
+                live[side].discard(price)
+                ups.append(_level(side, price, "0"))
+            else:
+                live[side].add(price)
+                ups.append(_level(side, price, f"{rng.randint(1, 300_000) / 1e5:.5f}"))
         self.cb_seq += 1
         event = {"type": "snapshot" if snapshot else "update", "product_id": "BTC-USD"}
         frame = {

@@ -115,7 +115,7 @@ def test_a_lost_update_is_found_by_the_rest_reconciliation_and_resynced() -> Non
     sink = MemorySink()
     feed = opened(sink)
     feed.on_message(snapshot([("100", "1"), ("99", "2")], [("101", "1")], final=True), 1)
-    feed.on_timer(4 * SEC)
+    feed.on_timer(1 * SEC)
     assert feed.take_http() == []  # not due yet
     feed.on_timer(5 * SEC)
     (request,) = feed.take_http()
@@ -140,14 +140,28 @@ def test_a_matching_rest_book_is_quiet_and_the_next_check_is_scheduled() -> None
     sink = MemorySink()
     feed = opened(sink)
     feed.on_message(snapshot([("100", "1")], [("101", "1"), ("102", "4")], final=True), 1)
-    feed.on_timer(5 * SEC)
+    feed.on_timer(2 * SEC)
     (request,) = feed.take_http()
     # a depth-limited reply (no 102 level) says nothing about deeper levels
-    feed.on_http_response(request, 200, rest_book([("100", "1")], [("101", "1")]), 5 * SEC)
-    feed.on_timer(7 * SEC)
+    feed.on_http_response(request, 200, rest_book([("100", "1")], [("101", "1")]), 2 * SEC)
+    feed.on_timer(4 * SEC)
     assert not sink.events("divergence")
     assert feed.books["BTCUSD"].valid
-    feed.on_timer(11 * SEC)
+    feed.on_timer(8 * SEC)
     assert feed.take_http() == []
-    feed.on_timer(12 * SEC)
+    feed.on_timer(9 * SEC)
     assert len(feed.take_http()) == 1
+
+
+def test_a_crossed_book_is_checked_at_once() -> None:
+    """A lost delete shows as a crossed book: the REST check does not wait for its slot."""
+    sink = MemorySink()
+    feed = opened(sink)
+    feed.on_message(snapshot([("100", "1")], [("101", "1")], final=True), 1)
+    feed.on_message(update("BUY", "102", "1"), 2)  # the ask at 101 was taken; its delete lost
+    feed.on_timer(SEC)
+    (request,) = feed.take_http()
+    feed.on_http_response(request, 200, rest_book([("102", "1"), ("100", "1")], []), SEC)
+    feed.on_timer(3 * SEC)
+    (div,) = sink.events("divergence")
+    assert div.got == 1 * 10**8  # our 101 ask, gone at the venue

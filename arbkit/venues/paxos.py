@@ -15,7 +15,8 @@ always null and a lost update cannot be seen on the socket (only a dropped socke
 unreadable frame is, and both lead to a fresh snapshot through a reconnect).
 
 Silent divergence is bounded by reconciling with the REST book (``GET /v2/markets/{market}/
-order-book``, the same reference section) every ``reconcile_every`` seconds: the reply is held
+order-book``, the same reference section) `FIRST_CHECK_S` after each connect, then every
+``reconcile_every`` seconds, and at once when the book crosses: the reply is held
 for `RECONCILE_GRACE_S` (updates in flight on the socket arrive meanwhile) and then compared
 level by level, within the price range the reply covers, with the book, skipping levels an
 update touched since the request left (their REST value may be older or newer than ours). A
@@ -43,6 +44,8 @@ RECONCILE_EVERY_S = 5.0
 RECONCILE_GRACE_S = 1.0
 """How long a REST reply waits before the comparison, so updates in flight arrive (the world
 delays Paxos frames 250 ms)."""
+FIRST_CHECK_S = 2.0
+"""Seconds after a (re)connect before the first check (connections may be short-lived)."""
 RECONCILE = "reconcile"
 """`HttpRequest.purpose` of a reconciliation GET."""
 
@@ -91,7 +94,7 @@ class PaxosFeed(SpotFeed):
         self._parts = ([], [])  # the URL path is the subscription
         self._asked_ns = self._reply = None
         self._touched.clear()
-        self._next_check = now_ns + (self.reconcile_ns or 0)
+        self._next_check = now_ns + int(FIRST_CHECK_S * 1e9)
 
     def timer(self, now_ns: int) -> None:
         """Ask for the REST book when a check is due; compare a reply whose grace is over."""
@@ -101,9 +104,11 @@ class PaxosFeed(SpotFeed):
         if reply is not None:
             if now_ns >= reply[0]:
                 self._compare(now_ns, reply[1], reply[2])
-        elif self._asked_ns is None and now_ns >= self._next_check:
+        elif self._asked_ns is None:
             symbol = self.symbols[0]
-            if self.books[symbol].valid:
+            book = self.books[symbol]
+            # a crossed book is a lost update showing itself: check now, not at the next slot
+            if book.valid and (now_ns >= self._next_check or book.crossed):
                 self._asked_ns = now_ns
                 self.request_http(HttpRequest(self.urls.rest, symbol, self.conn_id, RECONCILE))
 
