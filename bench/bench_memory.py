@@ -5,9 +5,9 @@ The hot path of a recording without the network: every frame is recorded raw
 protocol (Kalshi books, trades and tickers across rotating 15-minute markets, Coinbase
 ``level2`` updates on a drifting price), with the protocols' timers run once per simulated
 second, as `arbkit.venues.runner` does. RSS is sampled `SAMPLES` times, each right after the
-writer flushed (what is kept, not a buffer's passing peak); the figure is half its range after the
-first two samples (warm-up: memos and buffers fill to their bounds), which
-must stay within 10 MB. ``python bench/bench_memory.py [minutes] [--trace]`` prints the
+writer flushed (what is kept, not a buffer's passing peak); the figure is half its range
+after the first two samples (warm-up: memos and buffers fill to their bounds), which must
+stay within ± 10 MB. ``python bench/bench_memory.py [minutes] [--trace]`` prints the
 samples (and with ``--trace`` the tracemalloc sites that grew most, for hunting a leak;
 tracemalloc's own bookkeeping then grows RSS, so RSS is only meaningful without it).
 """
