@@ -457,7 +457,7 @@ class Generation:
 
     def _poll(self, ticker: str) -> None:
         if ticker in self.poller.markets:
-            drive(self.poller.poll(ticker))
+            drive(self.poller.poll(ticker, intended_ns=self.sched.now))
 
     def _probe(self, _t: int) -> None:
         sent, server, recv = self.rest.clock_probe()

@@ -20,6 +20,7 @@ from arbkit.core.sink import Sink
 from arbkit.venues.parsers import identity_of
 from arbkit.venues.runner import (
     FeedProtocol,
+    HealthWatch,
     HttpGet,
     HttpRequester,
     _Connection,
@@ -115,6 +116,7 @@ class VirtualLink:
         self.is_open = False
         self.last_alive = 0
         self._timer_gen = 0
+        self.health = HealthWatch(protocol, self.backoff)
 
     def connect(self) -> None:
         """Open a connection now (as `run_feed` does after a successful upgrade)."""
@@ -125,7 +127,7 @@ class VirtualLink:
         url = protocol.url()
         conn.record("connect", url, t)
         conn.event("connect", url)
-        self.backoff.connected(t / NS)
+        self.health = HealthWatch(protocol, self.backoff)
         self._on_open(conn.conn_id)
         _guarded(conn, "on_open", lambda: protocol.on_open(conn.conn_id, t))
         self.flush()
@@ -174,6 +176,7 @@ class VirtualLink:
         if not receive_frame(self.conn, text, self.sched.now):
             self.close(self.protocol.reconnect_reason or "parser error")
             return
+        self.health.frames(self.sched.now / NS)
         self.flush()
 
     def alive(self) -> None:

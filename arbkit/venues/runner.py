@@ -4,6 +4,10 @@ Venue protocols are sans-I/O (`FeedProtocol`): they turn received text into rows
 text to send. `run_feed` only moves frames: it connects, records every frame raw (the source
 of truth) with its receive time taken before parsing, answers pings, watches for silence,
 and reconnects with capped, jittered backoff until the caller stops it. It never gives up.
+
+The backoff resets once a connection has delivered good data: the protocol says so
+(`Delivering`: its snapshot arrived), or frames have kept coming for ``healthy_after``
+seconds. A connection that fails before that keeps the schedule escalating.
 """
 
 from __future__ import annotations
@@ -62,6 +66,46 @@ class HttpRequester(Protocol):
 
 class HttpGet(Protocol):
     url: str
+
+
+@runtime_checkable
+class Delivering(Protocol):
+    """A protocol that can say its connection delivered good data (e.g. its snapshot): the
+    runner then resets the reconnect backoff (see `arbkit.core.retry`)."""
+
+    def delivered(self) -> bool: ...
+
+
+@runtime_checkable
+class PingListener(Protocol):
+    """A protocol that wants to know of the venue's WebSocket pings (liveness without data,
+    e.g. Kalshi's every 10 s: their absence marks the books stale before the reconnect)."""
+
+    def on_ping(self, now_ns: int) -> None: ...
+
+
+class HealthWatch:
+    """When one connection has delivered good data, so its backoff starts over: the protocol
+    says so (`Delivering`), or frames kept coming for ``backoff.healthy_after`` seconds. A
+    connection that fails before that keeps escalating the backoff."""
+
+    def __init__(self, protocol: FeedProtocol, backoff: Backoff) -> None:
+        self._delivered = protocol.delivered if isinstance(protocol, Delivering) else None
+        self._backoff = backoff
+        self._first: float | None = None
+        self.healthy = False
+
+    def frames(self, now_s: float) -> None:
+        """Frames arrived at ``now_s`` (seconds on any monotonic clock)."""
+        if self.healthy:
+            return
+        if self._first is None:
+            self._first = now_s
+        if (self._delivered is not None and self._delivered()) or (
+            now_s - self._first >= self._backoff.healthy_after
+        ):
+            self._backoff.healthy()
+            self.healthy = True
 
 
 class _Connection:
@@ -249,12 +293,11 @@ async def _connect_once(
     opened = now_ns()  # the protocol opens at the time recorded (a replay opens it then too)
     conn.record("connect", url, opened)
     conn.event("connect", url)
-    backoff.connected(time.monotonic())
     _guarded(conn, "on_open", lambda: protocol.on_open(conn.conn_id, opened))
     reason = "closed by server"
     try:
         await conn.flush_outgoing(ws)
-        reason = await _read_loop(protocol, conn, ws, stop, timer_interval)
+        reason = await _read_loop(protocol, conn, ws, stop, backoff, timer_interval)
     except (aiohttp.ClientError, OSError, ConnectionError) as exc:
         reason = f"connection error: {describe(exc)}"
     finally:
@@ -282,6 +325,7 @@ async def _read_loop(
     conn: _Connection,
     ws: aiohttp.ClientWebSocketResponse,
     stop: asyncio.Event,
+    backoff: Backoff,
     timer_interval: float,
 ) -> str:
     """Receive until the connection ends; returns why.
@@ -298,6 +342,8 @@ async def _read_loop(
     sink, stream = conn.sink, conn.stream
     take_outgoing = protocol.take_outgoing
     take_http = conn.requester.take_http if conn.requester is not None else None
+    on_ping = protocol.on_ping if isinstance(protocol, PingListener) else None
+    health = HealthWatch(protocol, backoff)
     text_kind, binary_kind = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
     last_alive = loop.time()
     next_timer = last_alive + timer_interval
@@ -355,7 +401,10 @@ async def _read_loop(
         finally:
             if frames:
                 sink.count(stream, "frames", frames)
+                health.frames(last_alive)  # also when the connection ended inside the scope
         if ping is not None:
+            if on_ping is not None:
+                _guarded(conn, "on_ping", lambda: on_ping(now_ns()))
             await ws.pong(ping)
         await conn.flush_outgoing(ws, out, gets)
         if stop.is_set():
