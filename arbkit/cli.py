@@ -22,14 +22,13 @@ COMMANDS: dict[str, str | None] = {
     "record": "record",
     "monitor": None,
     "brti": "brti",
-    "check": None,
+    "check": "check",
     "report": None,
     "backtest": None,
     "demo": "demo",
 }
 PLANNED: dict[str, str] = {
     "monitor": "live view: quotes, BRTI replica, fair values, signals, latency",
-    "check": "validate connectivity, authentication, latency and data quality",
     "report": "latency report of a recorded session (REST vs WebSocket)",
     "backtest": "threshold x latency sweep over recorded sessions",
 }

@@ -9,6 +9,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -181,3 +182,132 @@ def test_full_disk_during_a_recording_stops_it_with_a_clear_error(tmp_path: Path
     assert "Traceback" not in done.stderr
     for part in out.rglob("*.parquet"):
         pq.read_table(part)  # whatever was written before the disk filled is readable
+
+
+def test_demo_records_the_strike_of_every_fifteen_minute_market(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--seconds", "5", "--seed", "2", "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.iterdir()
+    s = open_session(path)
+    markets = s.frame("kalshi_markets").collect()
+    followed = [t for t in s.manifest["markets"] if t.startswith("KXBTC15M")]
+    assert followed
+    for ticker in followed:
+        rows = markets.filter(pl.col("ticker") == ticker)
+        assert rows["floor_strike_e8"].drop_nulls().len() > 0, ticker
+        assert rows["close_ns"].null_count() == 0
+        assert set(rows["strike_type"]) == {"greater_or_equal"}
+    assert set(markets["series"]) == {"KXBTC15M", "KXBTCD", "KXBTC"}
+    assert s.manifest["seed"] == 2
+    assert "open_session" in capsys.readouterr().out
+
+
+def test_record_under_faults_is_a_sim_session_with_typed_config(tmp_path: Path) -> None:
+    args = ["record", "--seconds", "5", "--venues", "none", "--series", "KXBTC15M"]
+    assert main([*args, "--faults", "kalshi.gap=0.2", "--seed", "7", "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.iterdir()
+    m = open_session(path).manifest
+    assert m["env"] == "sim"
+    assert m["seed"] == 7
+    assert m["faults"] == "kalshi.gap=0.2"
+    assert m["config"]["series"] == ["KXBTC15M"]
+    assert m["config"]["venues"] == []
+    assert m["config"]["seconds"] == 5.0
+    assert m["config"]["session_id"] is None
+    assert m["series_meta"]["KXBTC15M"]["series"]["fee_multiplier"] == 1
+    assert m["counters"]["kalshi_ws"]["gaps"] >= 1  # the world's faults reached the recording
+    assert set(m["endpoints"]) == {"kalshi"}
+
+
+def test_a_websocket_that_never_connects_fails_the_recording_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARBKIT_KALSHI_WS_URL", "ws://127.0.0.1:9/trade-api/ws/v2")
+    args = ["record", "--seconds", "3", "--venues", "none", "--out", str(tmp_path)]
+    assert main(args) == 1
+    out = capsys.readouterr()
+    assert "status: failed (Kalshi's WebSocket never connected" in out.out
+    assert out.err.strip().splitlines()[-1].startswith("arbkit record: Kalshi's WebSocket never")
+    assert "Traceback" not in out.err
+    (path,) = tmp_path.iterdir()
+    m = open_session(path).manifest
+    assert m["status"] == "failed"
+    assert m["closed"] is False
+    assert "never connected" in m["error"]
+
+
+def test_a_start_that_fails_leaves_a_failed_session_not_a_closed_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARBKIT_KALSHI_REST_URL", "http://127.0.0.1:9/trade-api/v2")
+    assert main(["record", "--seconds", "3", "--venues", "none", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (path,) = tmp_path.iterdir()
+    m = open_session(path).manifest
+    assert m["closed"] is False
+    assert m["status"] == "failed"
+    assert m["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--faults", "nosuch=1"], "bad fault"),
+        (["--env", "prod", "--seed", "3"], "--seed drive the embedded world"),
+        (["--venues", "none", "coinbase"], "--venues none records Kalshi alone"),
+        (["--seconds", "-1"], "must be positive"),
+        (["--out", "FILE"], "is a file, not a directory"),
+    ],
+)
+def test_bad_recording_arguments_get_one_line(
+    args: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "FILE"
+    blocker.write_text("x")
+    argv = ["record", "--out", str(tmp_path / "rec"), *args]
+    assert main([a.replace("FILE", str(blocker)) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert said in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "rec").exists()
+
+
+def test_minutes_and_seconds_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["record", "--minutes", "1", "--seconds", "5"])
+    assert exit_.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_the_recording_interrupted_with_its_data(
+    signum: int, code: int, tmp_path: Path
+) -> None:
+    out = tmp_path / "rec"
+    cmd = [sys.executable, "-m", "arbkit.cli", "record", "--seconds", "120", "--venues", "none"]
+    proc = subprocess.Popen(
+        [*cmd, "--series", "KXBTC15M", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*/raw/kalshi_ws/part-*.parquet")):  # data is on disk
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert "status: interrupted" in stdout
+    (path,) = out.iterdir()
+    s = open_session(path)
+    assert s.manifest["status"] == "interrupted"
+    assert s.manifest["closed"] is False
+    assert s.frame("kalshi_book").collect().height > 0

@@ -28,7 +28,7 @@ from rich.console import Console
 
 from arbkit.core.book import BookView, Level
 from arbkit.core.clock import now_ns
-from arbkit.core.config import VENUES, Endpoint, Env, apply_overrides, default_endpoints
+from arbkit.core.config import VENUES, Endpoint, Env
 from arbkit.core.errors import ArbkitError, ConfigError
 from arbkit.core.fixed import SPOT_DIGITS, parse_number
 from arbkit.core.sink import NullSink
@@ -37,6 +37,7 @@ from arbkit.index.params import PARAMS
 from arbkit.index.proxy import ProxyResult, median_mid, vw_mid
 from arbkit.index.report import render, result_dict
 from arbkit.index.rti import RtiCalculator, RtiResult
+from arbkit.session.environment import environment
 
 HELP = "one-shot or streaming BRTI replica with a per-venue breakdown"
 
@@ -193,14 +194,8 @@ def check_endpoints(endpoints: dict[str, Endpoint], venues: Sequence[str]) -> No
 
 async def _live(args: argparse.Namespace, env: Env, venues: list[str]) -> int:
     async with contextlib.AsyncExitStack() as stack:
-        if env is Env.SIM:
-            from arbkit.sim.world import World  # the world is only needed for --env sim
-
-            world = await stack.enter_async_context(World())
-            base = world.endpoints
-        else:
-            base = default_endpoints(env)
-        endpoints = dict(apply_overrides(base).venues)
+        resolved = await stack.enter_async_context(environment(env))
+        endpoints = dict(resolved.endpoints.venues)
         check_endpoints(endpoints, venues)
         index = await stack.enter_async_context(LiveIndex(endpoints, NullSink(), venues=venues))
         err = Console(stderr=True)

@@ -1,8 +1,9 @@
 """``arbkit demo``: the end-to-end demo behind ``make demo``.
 
-Starts the embedded world, records about a minute of everything (Kalshi over WebSocket and
-REST, the spot venues, the BRTI replica) into ``data/recordings/<session>/`` and prints the
-session summary with the first REST-vs-WebSocket latency figures.
+Starts the embedded world (``--seed``, ``--faults`` as `arbkit sim`), records about a minute
+of everything (Kalshi over WebSocket and REST, the spot venues, the BRTI replica) into
+``data/recordings/<session>/`` and prints the session summary with the first
+REST-vs-WebSocket latency figures.
 """
 
 from __future__ import annotations
@@ -10,29 +11,31 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from arbkit.commands.record import record_and_summarize
-from arbkit.core.config import VENUES
+from arbkit.commands.record import (
+    add_length_arguments,
+    add_world_arguments,
+    length_s,
+    record_and_summarize,
+)
 from arbkit.core.errors import ConfigError
 from arbkit.session.record import RecordConfig
-from arbkit.venues.kalshi.markets import BTC_SERIES
 
 HELP = "the end-to-end demo behind `make demo` (embedded world, ~60 s recording)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long to record")
+    add_length_arguments(parser, minutes=1.0)
     parser.add_argument(
         "--out", type=Path, default=Path("data/recordings"), help="where the session goes"
     )
+    add_world_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.env != "sim":
         msg = "the demo runs on the embedded world only; use `arbkit record --env ...` instead"
         raise ConfigError(msg)
-    config = RecordConfig(
-        series=BTC_SERIES, seconds=args.seconds, venues=VENUES, out=args.out, rest_interval=1.0
-    )
-    path = record_and_summarize(args, config)
-    print(f'read it in Python: arbkit.open_session("{path}").frame("kalshi_book")')
-    return 0
+    path, code = record_and_summarize(args, RecordConfig(seconds=length_s(args), out=args.out))
+    if not code:
+        print(f'read it in Python: arbkit.open_session("{path}").frame("kalshi_book")')
+    return code

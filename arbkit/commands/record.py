@@ -7,24 +7,52 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from arbkit.core.config import (
-    VENUES,
-    Credentials,
-    Endpoints,
-    Env,
-    apply_overrides,
-    default_endpoints,
-)
+from arbkit.core.config import VENUES, Env
+from arbkit.core.errors import ConfigError
 from arbkit.core.storage import open_session
-from arbkit.session.record import RecordConfig, format_progress, record
+from arbkit.session.environment import environment
+from arbkit.session.record import RecordConfig, RecordingFailed, record
 from arbkit.session.summary import format_summary, summarize
-from arbkit.sim.world import World
 from arbkit.venues.kalshi.markets import BTC_SERIES
 
 HELP = "record Kalshi (WebSocket and REST), spot books and the BRTI replica"
+
+NO_VENUES = "none"
+"""``--venues none``: record Kalshi alone (no spot feeds, no replica)."""
+
+
+def add_world_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--seed`` and ``--faults`` of the embedded world (``--env sim``)."""
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of the embedded world (default 1)"
+    )
+    parser.add_argument(
+        "--faults",
+        default=None,
+        metavar="SPEC",
+        help="faults of the embedded world, e.g. 'drop=10s,kalshi.gap=0.01' (see arbkit sim)",
+    )
+
+
+def add_length_arguments(parser: argparse.ArgumentParser, *, minutes: float | None) -> None:
+    """``--minutes`` or ``--seconds`` (one of them), defaulting to ``minutes``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--minutes", type=float, default=None, help=f"how long (default {minutes:g} min)"
+    )
+    group.add_argument("--seconds", type=float, default=None, help="how long, in seconds")
+    parser.set_defaults(default_seconds=None if minutes is None else minutes * 60.0)
+
+
+def length_s(args: argparse.Namespace) -> float:
+    """The run length in seconds from ``--minutes``/``--seconds``."""
+    if args.seconds is not None:
+        return float(args.seconds)
+    if args.minutes is not None:
+        return float(args.minutes) * 60.0
+    return float(args.default_seconds)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,70 +63,89 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=list(BTC_SERIES),
         help="Kalshi series to record (default: all three)",
     )
-    parser.add_argument("--minutes", type=float, default=10.0, help="how long (default 10)")
+    add_length_arguments(parser, minutes=10.0)
     parser.add_argument(
         "--rest-interval", type=float, default=1.0, help="seconds between REST book polls"
     )
     parser.add_argument(
         "--venues",
         nargs="+",
-        choices=VENUES,
+        choices=[*VENUES, NO_VENUES],
         default=list(VENUES),
-        help="spot venues for the BRTI replica (default: all constituents)",
+        help="spot venues for the BRTI replica (default: all constituents; none: Kalshi alone)",
     )
     parser.add_argument(
         "--out", type=Path, default=Path("data/recordings"), help="where sessions are written"
     )
+    add_world_arguments(parser)
 
 
-@contextlib.asynccontextmanager
-async def environment(env: Env) -> AsyncIterator[tuple[Endpoints, Credentials | None]]:
-    """Endpoints and credentials of ``env``; for ``sim`` an embedded world runs meanwhile."""
-    if env is Env.SIM:
-        async with World() as world:
-            yield apply_overrides(world.endpoints), world.credentials
-    else:
-        yield apply_overrides(default_endpoints(env)), Credentials.from_env()
+def venues_of(chosen: list[str]) -> tuple[str, ...]:
+    """``--venues`` as a tuple; ``none`` (alone) gives no venues."""
+    if NO_VENUES in chosen:
+        if len(chosen) > 1:
+            msg = "--venues none records Kalshi alone; do not list venues beside it"
+            raise ConfigError(msg)
+        return ()
+    return tuple(dict.fromkeys(chosen))
 
 
-async def recording(args: argparse.Namespace, config: RecordConfig) -> Path:
-    """Run one recording with progress on stderr; Ctrl-C ends it cleanly."""
+EXIT_SIGNAL = 128
+"""A run ended by a signal exits 128 + its number (130 for SIGINT, 143 for SIGTERM)."""
+
+
+async def recording(args: argparse.Namespace, config: RecordConfig) -> tuple[Path, int]:
+    """Run one recording with progress on stderr; returns its path and the exit code.
+
+    Ctrl-C or SIGTERM ends it early, closed ``interrupted`` with its data kept.
+    """
+    config.validate()  # before a world starts
     env = Env.parse(args.env)
     stop = asyncio.Event()
+    signals: list[int] = []
+
+    def interrupt(signum: int) -> None:
+        signals.append(signum)
+        stop.set()
+
     loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError):
-        loop.add_signal_handler(signal.SIGINT, stop.set)
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-    async with environment(env) as (endpoints, credentials):
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, interrupt, signum)
+    async with environment(env, seed=args.seed, faults=args.faults) as resolved:
         print(
-            f"recording {env.value} for {config.seconds:.0f} s into {config.out}/ ...",
+            f"recording {env.value} for {config.seconds:g} s into {config.out}/ ...",
             file=sys.stderr,
         )
-        return await record(
+        path = await record(
             config,
-            endpoints,
-            credentials,
-            env=env,
+            resolved,
             stop=stop,
-            progress=lambda p: print(format_progress(p), file=sys.stderr, flush=True),
+            progress=lambda p: print(p.line(config.seconds), file=sys.stderr, flush=True),
         )
+    return path, EXIT_SIGNAL + signals[0] if signals else 0
 
 
-def record_and_summarize(args: argparse.Namespace, config: RecordConfig) -> Path:
-    """Record, then print the session summary and where it was written."""
-    path = asyncio.run(recording(args, config))
+def record_and_summarize(args: argparse.Namespace, config: RecordConfig) -> tuple[Path, int]:
+    """Record, then print the session summary and where it was written; returns the session
+    path and the exit code (a failed recording raises after its summary is printed)."""
+    try:
+        path, code = asyncio.run(recording(args, config))
+    except RecordingFailed as failed:
+        print(format_summary(summarize(open_session(failed.path))))
+        print(f"\nsession written to {failed.path}")
+        raise
     print(format_summary(summarize(open_session(path))))
     print(f"\nsession written to {path}")
-    return path
+    return path, code
 
 
 def run(args: argparse.Namespace) -> int:
     config = RecordConfig(
         series=tuple(args.series),
-        seconds=args.minutes * 60.0,
+        seconds=length_s(args),
         rest_interval=args.rest_interval,
-        venues=tuple(args.venues),
+        venues=venues_of(args.venues),
         out=args.out,
     )
-    record_and_summarize(args, config)
-    return 0
+    return record_and_summarize(args, config)[1]

@@ -318,6 +318,28 @@ class KalshiMarketRow(Row, frozen=True, gc=False):
     ]
 
 
+class KalshiMarketRow(Row, frozen=True, gc=False):
+    """A market state seen by discovery: one row per change (first sight, status, terms,
+    result or expiration value appearing). Strikes and times come from Kalshi's own fields
+    (``floor_strike``, ``open_time``, ...), never from the ticker."""
+
+    TABLE: ClassVar[str] = "kalshi_markets"
+    recv_ns: int
+    ticker: str
+    event_ticker: str
+    series: str
+    title: str
+    strike_type: str
+    floor_strike_e8: int | None
+    cap_strike_e8: int | None
+    open_ns: int | None
+    close_ns: int | None
+    expiration_ns: int | None
+    status: str
+    result: str
+    expiration_value_e8: int | None
+
+
 class SpotBookRow(Row, frozen=True, gc=False):
     """A spot venue book change: absolute ``size_e8`` at a price (0 deletes the level).
 

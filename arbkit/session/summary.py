@@ -51,8 +51,12 @@ def format_summary(summary: dict[str, Any]) -> str:
     lines = [
         f"session {summary['session_id']}  ({summary['start']} -> {summary['end']}, "
         f"{summary['duration_s'] or 0:.0f} s)",
-        "rows:",
     ]
+    status = summary.get("status")
+    if status and status != "closed":
+        error = summary.get("error")
+        lines.append(f"status: {status}" + (f" ({error})" if error and error != status else ""))
+    lines.append("rows:")
     lines += [f"  {table:<24} {n:>10,}" for table, n in sorted(summary["rows"].items())]
     lines.append("streams:")
     for stream, counts in sorted(summary["counters"].items()):

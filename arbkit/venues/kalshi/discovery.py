@@ -12,6 +12,10 @@ taken live at its open time. That matters because unsigned REST answers come thr
 that caches them for ~15 s (reference §2), so a listing made just after a 15-minute close
 still shows the successor as unopened. Markets past their close or no longer listed are
 dropped; a series whose listing failed keeps what was known until its next good listing.
+
+Every listed market's state goes to the sink as a `KalshiMarketRow` (table ``kalshi_markets``)
+when first seen and whenever its status, terms, result or expiration value change; after a
+close, the event's closed/settled listings are read until its result appears.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from dataclasses import dataclass
 
 from arbkit.core.clock import now_ns
 from arbkit.core.errors import ArbkitError
-from arbkit.core.events import EventRow
+from arbkit.core.events import EventRow, KalshiMarketRow
 from arbkit.core.sink import Sink
-from arbkit.venues.kalshi.markets import BTC_SERIES, Market
+from arbkit.venues.kalshi.markets import BTC_SERIES, Market, settlement_value_from_text
 from arbkit.venues.kalshi.rest import STREAM, KalshiRest
 
 
@@ -56,6 +60,43 @@ def _live(m: Market, now: int) -> bool:
 def _terms(m: Market) -> tuple[object, ...]:
     """What a contract pays on: a change here is reported as an update."""
     return (m.strike_type, m.floor_strike_e8, m.cap_strike_e8, m.open_ns, m.close_ns)
+
+
+def market_row(m: Market, recv_ns: int) -> KalshiMarketRow:
+    """The recorded state of a market, from its REST fields (never parsed from the ticker)."""
+    return KalshiMarketRow(
+        recv_ns=recv_ns,
+        ticker=m.ticker,
+        event_ticker=m.event_ticker,
+        series=m.series,
+        title=m.title,
+        strike_type=m.strike_type.value if m.strike_type is not None else "",
+        floor_strike_e8=m.floor_strike_e8,
+        cap_strike_e8=m.cap_strike_e8,
+        open_ns=m.open_ns,
+        close_ns=m.close_ns,
+        expiration_ns=m.expected_expiration_ns,
+        status=m.status,
+        result=m.result,
+        expiration_value_e8=settlement_value_from_text(m.expiration_value),
+    )
+
+
+SETTLE_WAIT_S = 3600.0
+"""How long after a close discovery keeps looking for the market's result."""
+
+PENDING_TERMS_S = 2.0
+"""How soon to list again while a live market's strike is not yet published (a 15-minute
+market's strike follows its open; until then its terms are unknown)."""
+
+
+def _awaits_strike(m: Market) -> bool:
+    return m.strike_type is not None and m.floor_strike_e8 is None and m.cap_strike_e8 is None
+
+
+def _state(m: Market) -> tuple[object, ...]:
+    """What a `KalshiMarketRow` records beyond identity: a change here writes a new row."""
+    return (*_terms(m), m.title, m.status, m.result, m.expiration_value)
 
 
 class MarketDiscovery:
@@ -92,6 +133,8 @@ class MarketDiscovery:
         self.known: dict[str, Market] = {}
         """Every listed market (open and upcoming) of the last good listing of each series."""
         self._wake = asyncio.Event()
+        self._states: dict[str, tuple[object, ...]] = {}
+        self._settling: dict[str, int] = {}  # closed event -> its close time, awaiting a result
 
     async def refresh(self) -> MarketChange:
         """List the markets now, update `markets` and report the change (if any)."""
@@ -106,9 +149,38 @@ class MarketDiscovery:
                 self.sink.write(row)
                 self.sink.count(STREAM, "discovery_errors")
                 known.update((t, m) for t, m in self.known.items() if m.series == series)
+        self._record_states(known.values())
         now = self._clock()
+        for m in (*self.known.values(), *known.values()):
+            if m.close_ns <= now and not m.result:
+                self._settling.setdefault(m.event_ticker, m.close_ns)
         self.known = {t: m for t, m in known.items() if m.close_ns > now}
+        await self._look_for_results(now)
         return await self._update(now)
+
+    async def _look_for_results(self, now: int) -> None:
+        """List each closed event's closed and settled markets until a result shows (their
+        ``kalshi_markets`` rows then carry result and expiration value), for at most
+        `SETTLE_WAIT_S` after its close: one or two requests per closed event and refresh."""
+        for event, close_ns in list(self._settling.items()):
+            if now - close_ns > SETTLE_WAIT_S * 1e9:
+                del self._settling[event]
+                continue
+            with contextlib.suppress(ArbkitError):
+                for status in ("closed", "settled"):
+                    listed = await self.client.markets(event_ticker=event, status=status)
+                    self._record_states(listed)
+                    if listed and all(m.result for m in listed):
+                        del self._settling[event]
+                        break
+
+    def _record_states(self, markets: Iterable[Market]) -> None:
+        recv_ns = now_ns()
+        for m in markets:
+            state = _state(m)
+            if self._states.get(m.ticker) != state:
+                self._states[m.ticker] = state
+                self.sink.write(market_row(m, recv_ns))
 
     async def _update(self, now: int) -> MarketChange:
         last_close = now + int(self.horizon * 1e9) if self.horizon is not None else None
@@ -151,6 +223,8 @@ class MarketDiscovery:
         delay = self.interval
         if edges:
             delay = min(delay, (min(edges) - now) / 1e9 + self.close_grace)
+        if any(_awaits_strike(m) for m in self.markets.values()):
+            delay = min(delay, PENDING_TERMS_S)
         return max(delay, 0.0)
 
     async def run(self) -> None:

@@ -1,0 +1,80 @@
+"""``arbkit check``: connect, authenticate, subscribe, measure latency and data quality.
+
+Runs the live pipeline for ``--seconds`` (on the embedded world by default, ``--faults`` and
+``--seed`` as `arbkit sim`), prints a pass/fail table (``--json``: one object with every
+check's name, passed, figure and threshold) and exits 0 only when every check passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+
+from arbkit.commands.record import NO_VENUES, add_world_arguments, venues_of
+from arbkit.core.config import VENUES, Env
+from arbkit.core.errors import ConfigError
+from arbkit.session.check import format_checks, run_checks
+from arbkit.session.environment import environment
+from arbkit.session.pipeline import PipelineConfig
+from arbkit.venues.kalshi.markets import BTC_SERIES
+
+HELP = "validate connectivity, authentication, latency and data quality"
+
+EXIT_FAILED = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="how long to observe (default 20)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    parser.add_argument(
+        "--series",
+        nargs="+",
+        choices=BTC_SERIES,
+        default=["KXBTC15M"],
+        help="Kalshi series to follow (default KXBTC15M)",
+    )
+    parser.add_argument(
+        "--venues",
+        nargs="+",
+        choices=[*VENUES, NO_VENUES],
+        default=list(VENUES),
+        help="spot venues to check (default all; none: Kalshi alone)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="keep the session here (default: discarded)"
+    )
+    add_world_arguments(parser)
+
+
+async def _check(args: argparse.Namespace, out: Path) -> int:
+    config = PipelineConfig(
+        series=tuple(args.series), venues=venues_of(args.venues), out=out, rest_interval=1.0
+    )
+    config.validate()
+    async with environment(Env.parse(args.env), seed=args.seed, faults=args.faults) as env:
+        if not args.json:
+            print(f"checking {env.env} for {args.seconds:g} s ...", file=sys.stderr)
+        checks = await run_checks(config, env, args.seconds)
+    if args.json:
+        body = {"checks": [c.to_json() for c in checks]}
+        sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(format_checks(checks))
+    return 0 if all(c.passed for c in checks) else EXIT_FAILED
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.seconds > 0:
+        msg = f"--seconds must be positive, got {args.seconds:g}"
+        raise ConfigError(msg)
+    if args.out is not None:
+        return asyncio.run(_check(args, args.out))
+    with tempfile.TemporaryDirectory(prefix="arbkit-check-") as tmp:
+        return asyncio.run(_check(args, Path(tmp)))
