@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from arbkit.core.storage import Session, open_session
+from arbkit.core.storage import Session
+from arbkit.replay.session import ReplaySession, Sessions, open_session, sessions
 
-__all__ = ["Session", "__version__", "open_session"]
+__all__ = ["ReplaySession", "Session", "Sessions", "__version__", "open_session", "sessions"]

@@ -23,13 +23,12 @@ COMMANDS: dict[str, str | None] = {
     "monitor": None,
     "brti": "brti",
     "check": "check",
-    "report": None,
+    "report": "report",
     "backtest": None,
     "demo": "demo",
 }
 PLANNED: dict[str, str] = {
     "monitor": "live view: quotes, BRTI replica, fair values, signals, latency",
-    "report": "latency report of a recorded session (REST vs WebSocket)",
     "backtest": "threshold x latency sweep over recorded sessions",
 }
 """What the commands that are not built yet will do (shown in --help)."""

@@ -240,6 +240,30 @@ class KalshiIndexRow(Row, frozen=True, gc=False):
     seq: Annotated[int | None, Meta(description="Kalshi's sequence number, if sent")]
 
 
+class KalshiMarketRow(Row, frozen=True, gc=False):
+    """One market state seen by discovery (a row per change): strikes and times as sent.
+
+    Strikes are BTC dollars x 1e8 (the unit of ``index.value_e8``); ``strike_type`` and
+    ``status`` are Kalshi's strings; ``result`` is ``""`` until settled, then ``yes``/``no``.
+    """
+
+    TABLE: ClassVar[str] = "kalshi_markets"
+    recv_ns: int
+    ticker: str
+    event_ticker: str
+    series: str
+    title: str
+    strike_type: str
+    floor_strike_e8: int | None
+    cap_strike_e8: int | None
+    open_ns: int | None
+    close_ns: int | None
+    expiration_ns: int | None
+    status: str
+    result: str
+    expiration_value_e8: int | None
+
+
 class KalshiRestBookRow(Row, frozen=True, gc=False):
     """One level of one REST order-book poll (``side == ""`` for an empty or failed poll).
 
@@ -514,6 +538,7 @@ ROW_TYPES: tuple[type[Row], ...] = (
     KalshiTickerRow,
     KalshiLifecycleRow,
     KalshiIndexRow,
+    KalshiMarketRow,
     KalshiRestBookRow,
     KalshiMarketRow,
     SpotBookRow,

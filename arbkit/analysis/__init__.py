@@ -1,0 +1,1 @@
+"""Analyses of recorded sessions: latency (REST vs WebSocket), and their figures."""

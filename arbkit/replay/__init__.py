@@ -1,0 +1,1 @@
+"""Replay: recorded sessions read back as books, top of book and frames."""
