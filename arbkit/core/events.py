@@ -264,6 +264,30 @@ class KalshiMarketRow(Row, frozen=True, gc=False):
     expiration_value_e8: int | None
 
 
+class KalshiMarketRow(Row, frozen=True, gc=False):
+    """One market state change seen by discovery (INTERFACES §1): terms, times, status, result.
+
+    Strikes are BTC dollars x 1e8 (the unit of ``index.value_e8``); analyses read strikes and
+    times here, never from tickers. ``result`` is ``""`` until determined.
+    """
+
+    TABLE: ClassVar[str] = "kalshi_markets"
+    recv_ns: int
+    ticker: str
+    event_ticker: str
+    series: str
+    title: str
+    strike_type: str
+    floor_strike_e8: int | None
+    cap_strike_e8: int | None
+    open_ns: int | None
+    close_ns: int | None
+    expiration_ns: int | None
+    status: str
+    result: str
+    expiration_value_e8: int | None
+
+
 class KalshiRestBookRow(Row, frozen=True, gc=False):
     """One level of one REST order-book poll (``side == ""`` for an empty or failed poll).
 

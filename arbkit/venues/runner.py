@@ -66,8 +66,17 @@ class HttpGet(Protocol):
 class _Connection:
     """Numbers connections and frames and records everything about them to the sink."""
 
-    def __init__(self, protocol: FeedProtocol, sink: Sink, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        protocol: FeedProtocol,
+        sink: Sink,
+        http: aiohttp.ClientSession | None,
+        clock: Callable[[], int] = now_ns,
+    ) -> None:
+        """``clock`` stamps what is recorded without a time of its own (a generated session
+        passes its virtual clock; ``http`` is None there, GETs being answered virtually)."""
         self.protocol = protocol
+        self.clock = clock
         self.sink = sink
         self.http = http
         self.stream = protocol.stream
@@ -78,11 +87,13 @@ class _Connection:
 
     def record(self, kind: str, payload: str, t_ns: int | None = None) -> None:
         self.frame_no += 1
-        t = now_ns() if t_ns is None else t_ns
+        t = self.clock() if t_ns is None else t_ns
         self.sink.write_raw(self.stream, RawFrame(t, self.conn_id, self.frame_no, kind, payload))
 
     def event(self, kind: str, detail: str) -> None:
-        self.sink.write(EventRow(now_ns(), self.stream, self.conn_id, kind, "", detail, None, None))
+        self.sink.write(
+            EventRow(self.clock(), self.stream, self.conn_id, kind, "", detail, None, None)
+        )
 
     async def flush_outgoing(
         self,
@@ -104,6 +115,7 @@ class _Connection:
     async def _get(self, requester: HttpRequester, request: HttpGet) -> None:
         """Make one GET for the protocol; the reply is recorded raw as kind ``http``."""
         self.record("send", f"GET {request.url}")
+        assert self.http is not None
         try:
             async with self.http.get(request.url) as resp:
                 text = await resp.text()
@@ -121,6 +133,24 @@ class _Connection:
     def cancel_gets(self) -> None:
         for task in self.gets:
             task.cancel()
+
+
+def receive_frame(conn: _Connection, text: str, recv: int) -> bool:
+    """The per-frame path: record the frame raw, then parse it. A parser bug is recorded
+    and answered with a reconnect (False), never allowed to end the recording. The live
+    read loop and a generated session's virtual link both deliver frames through here."""
+    conn.frame_no += 1
+    conn.sink.write_raw(conn.stream, RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text))
+    try:
+        conn.protocol.on_message(text, recv)
+    except StorageError:
+        raise
+    except Exception as exc:  # a parser bug must not end the recording
+        conn.event("error", f"frame {conn.frame_no} broke the parser: {describe(exc)}")
+        conn.sink.count(conn.stream, "errors")
+        conn.protocol.reconnect_reason = f"parser error ({type(exc).__name__})"
+        return False
+    return True
 
 
 def describe(exc: BaseException) -> str:
@@ -245,11 +275,7 @@ async def _read_loop(
     """
     loop = asyncio.get_running_loop()
     sink, stream = conn.sink, conn.stream
-    write_raw, on_message, take_outgoing = (
-        sink.write_raw,
-        protocol.on_message,
-        protocol.take_outgoing,
-    )
+    take_outgoing = protocol.take_outgoing
     take_http = conn.requester.take_http if conn.requester is not None else None
     text_kind, binary_kind = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
     last_alive = loop.time()
@@ -281,18 +307,7 @@ async def _read_loop(
                             msg.data if kind is text_kind else msg.data.decode("utf-8", "replace")
                         )
                         frames += 1
-                        conn.frame_no += 1
-                        raw = RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text)
-                        write_raw(stream, raw)
-                        try:
-                            on_message(text, recv)
-                        except StorageError:
-                            raise
-                        except Exception as exc:  # a parser bug must not end the recording
-                            detail = f"frame {conn.frame_no} broke the parser: {describe(exc)}"
-                            conn.event("error", detail)
-                            sink.count(stream, "errors")
-                            protocol.reconnect_reason = f"parser error ({type(exc).__name__})"
+                        if not receive_frame(conn, text, recv):
                             break
                     elif kind is aiohttp.WSMsgType.PING:
                         ping = msg.data
