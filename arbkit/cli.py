@@ -24,12 +24,11 @@ COMMANDS: dict[str, str | None] = {
     "brti": "brti",
     "check": "check",
     "report": "report",
-    "backtest": None,
+    "backtest": "backtest",
     "demo": "demo",
 }
 PLANNED: dict[str, str] = {
     "monitor": "live view: quotes, BRTI replica, fair values, signals, latency",
-    "backtest": "threshold x latency sweep over recorded sessions",
 }
 """What the commands that are not built yet will do (shown in --help)."""
 
