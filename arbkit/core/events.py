@@ -240,54 +240,6 @@ class KalshiIndexRow(Row, frozen=True, gc=False):
     seq: Annotated[int | None, Meta(description="Kalshi's sequence number, if sent")]
 
 
-class KalshiMarketRow(Row, frozen=True, gc=False):
-    """One market state seen by discovery (a row per change): strikes and times as sent.
-
-    Strikes are BTC dollars x 1e8 (the unit of ``index.value_e8``); ``strike_type`` and
-    ``status`` are Kalshi's strings; ``result`` is ``""`` until settled, then ``yes``/``no``.
-    """
-
-    TABLE: ClassVar[str] = "kalshi_markets"
-    recv_ns: int
-    ticker: str
-    event_ticker: str
-    series: str
-    title: str
-    strike_type: str
-    floor_strike_e8: int | None
-    cap_strike_e8: int | None
-    open_ns: int | None
-    close_ns: int | None
-    expiration_ns: int | None
-    status: str
-    result: str
-    expiration_value_e8: int | None
-
-
-class KalshiMarketRow(Row, frozen=True, gc=False):
-    """One market state change seen by discovery (INTERFACES §1): terms, times, status, result.
-
-    Strikes are BTC dollars x 1e8 (the unit of ``index.value_e8``); analyses read strikes and
-    times here, never from tickers. ``result`` is ``""`` until determined.
-    """
-
-    TABLE: ClassVar[str] = "kalshi_markets"
-    recv_ns: int
-    ticker: str
-    event_ticker: str
-    series: str
-    title: str
-    strike_type: str
-    floor_strike_e8: int | None
-    cap_strike_e8: int | None
-    open_ns: int | None
-    close_ns: int | None
-    expiration_ns: int | None
-    status: str
-    result: str
-    expiration_value_e8: int | None
-
-
 class KalshiRestBookRow(Row, frozen=True, gc=False):
     """One level of one REST order-book poll (``side == ""`` for an empty or failed poll).
 
@@ -364,28 +316,6 @@ class KalshiMarketRow(Row, frozen=True, gc=False):
         int | None,
         Meta(description="USD x 1e8: the index value the market settled on, once known"),
     ]
-
-
-class KalshiMarketRow(Row, frozen=True, gc=False):
-    """A market state seen by discovery: one row per change (first sight, status, terms,
-    result or expiration value appearing). Strikes and times come from Kalshi's own fields
-    (``floor_strike``, ``open_time``, ...), never from the ticker."""
-
-    TABLE: ClassVar[str] = "kalshi_markets"
-    recv_ns: int
-    ticker: str
-    event_ticker: str
-    series: str
-    title: str
-    strike_type: str
-    floor_strike_e8: int | None
-    cap_strike_e8: int | None
-    open_ns: int | None
-    close_ns: int | None
-    expiration_ns: int | None
-    status: str
-    result: str
-    expiration_value_e8: int | None
 
 
 class SpotBookRow(Row, frozen=True, gc=False):
@@ -562,7 +492,6 @@ ROW_TYPES: tuple[type[Row], ...] = (
     KalshiTickerRow,
     KalshiLifecycleRow,
     KalshiIndexRow,
-    KalshiMarketRow,
     KalshiRestBookRow,
     KalshiMarketRow,
     SpotBookRow,

@@ -50,18 +50,26 @@ async def record(
     progress: Callable[[Progress], None] | None = None,
     progress_every: float = 5.0,
     stop: asyncio.Event | None = None,
+    stopped: SessionStatus = SessionStatus.INTERRUPTED,
+    on_pipeline: Callable[[Pipeline], None] | None = None,
 ) -> Path:
     """Record for ``config.seconds``; returns the session path.
 
-    Setting ``stop`` ends the recording early and closes the session ``interrupted``.
+    Setting ``stop`` ends the recording early and closes the session ``stopped``
+    (``interrupted`` for a signal; a notebook's ``rec.stop()`` is a clean ``closed`` end).
+    ``on_pipeline`` is called with the pipeline before it starts (to add listeners, watch it).
     """
     stop = stop or asyncio.Event()
-    async with Pipeline(config, environment) as pipeline:
+    pipeline = Pipeline(config, environment)
+    if on_pipeline is not None:
+        on_pipeline(pipeline)
+    async with pipeline:
         await pipeline.run(
             config.seconds, stop=stop, on_progress=progress, progress_every=progress_every
         )
         if stop.is_set():
-            return await pipeline.stop(SessionStatus.INTERRUPTED, "interrupted")
+            error = None if stopped is SessionStatus.CLOSED else stopped.value
+            return await pipeline.stop(stopped, error)
         failure = pipeline.ws_failure()
         if failure is not None:
             path = await pipeline.stop(SessionStatus.FAILED, failure)
