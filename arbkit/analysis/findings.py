@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from matplotlib.figure import Figure
@@ -34,10 +35,31 @@ class Markdown(str):
         return str(self)
 
 
-def session_paths(path: PathLike) -> list[Path]:
-    """The session at ``path`` or every session directly under the folder ``path``
-    (`StorageError` with what to do when there is none)."""
+def project_root(start: Path | None = None) -> Path | None:
+    """The nearest directory at or above ``start`` (default: the working directory) that
+    holds arbkit's checkout (``pyproject.toml`` beside ``arbkit/``), if any."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "pyproject.toml").is_file() and (d / "arbkit").is_dir():
+            return d
+    return None
+
+
+def locate(path: PathLike) -> Path:
+    """``path`` as given if it exists (or is absolute); else, relative to the project root.
+    Jupyter starts a notebook's kernel in ``notebooks/``, a script in the checkout: both
+    find ``data/sample`` and write ``data/recordings`` in the same place."""
     p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    root = project_root()
+    return p if root is None else root / p
+
+
+def session_paths(path: PathLike) -> list[Path]:
+    """The session at ``path`` or every session directly under the folder ``path`` (found
+    by `locate`; `StorageError` with what to do when there is none)."""
+    p = locate(path)
     if (p / MANIFEST).is_file():
         return [p]
     return [s.path for s in Sessions(p).sessions]
@@ -251,11 +273,19 @@ def delay_findings(report: LatencyReport) -> Markdown:
     return Markdown("\n".join(lines))
 
 
+def best_setting(table: pl.DataFrame) -> dict[str, Any]:
+    """The row of a `sweep` table with the highest net PnL."""
+    if table.is_empty():
+        msg = "the sweep has no settings"
+        raise ValueError(msg)
+    return table.sort("net_pnl_dollars", descending=True).row(0, named=True)
+
+
 def backtest_findings(table: pl.DataFrame) -> Markdown:
     """Which thresholds paid after fees, and how latency eats the edge (a `sweep` table)."""
     if table.is_empty():
         return Markdown("The sweep has no settings.")
-    best = table.sort("net_pnl_dollars", descending=True).row(0, named=True)
+    best = best_setting(table)
     per_latency = (
         table.sort("net_pnl_dollars", descending=True)
         .group_by("latency_ms", maintain_order=True)
