@@ -326,11 +326,11 @@ def backtest_findings(table: pl.DataFrame) -> Markdown:
                 f"- Every latency up to {slowest['latency_ms']:g} ms has a threshold that pays "
                 "after fees on these sessions."
             )
-    if "latency_cost_dollars" in table.columns:
+    if slowest["latency_ms"] > 0:
         lines.append(
-            f"- At the best setting, latency cost {_money(best['latency_cost_dollars'])} "
-            f"against the same threshold with no latency (edge "
-            f"{_money(best['edge_pnl_dollars'])})."
+            f"- At {slowest['latency_ms']:g} ms, latency cost "
+            f"{_money(slowest['latency_cost_dollars'])} against the same threshold with no "
+            f"latency (whose gross edge was {_money(slowest['edge_pnl_dollars'])})."
         )
     return Markdown("\n".join(lines))
 
