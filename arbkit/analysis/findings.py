@@ -10,6 +10,7 @@ Jupyter and prints as text).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -70,9 +71,16 @@ def open_sessions(path: PathLike) -> list[ReplaySession]:
     return [open_session(p) for p in session_paths(path)]
 
 
-def latency_reports(path: PathLike) -> list[LatencyReport]:
-    """`arbkit.analysis.latency.rest_vs_ws` of each session at ``path``."""
-    return [rest_vs_ws(s) for s in open_sessions(path)]
+def latency_reports(path: PathLike, *, progress: bool = True) -> list[LatencyReport]:
+    """`arbkit.analysis.latency.rest_vs_ws` of each session at ``path`` (saying on stderr
+    which session it is analysing: a day-long one takes a while)."""
+    sessions = open_sessions(path)
+    reports = []
+    for k, session in enumerate(sessions, 1):
+        if progress:
+            print(f"analysing {session.id} ({k}/{len(sessions)}) ...", file=sys.stderr)
+        reports.append(rest_vs_ws(session))
+    return reports
 
 
 def pool(reports: Sequence[LatencyReport]) -> LatencyReport:
