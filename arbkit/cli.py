@@ -20,16 +20,14 @@ from arbkit.core.errors import ArbkitError
 COMMANDS: dict[str, str | None] = {
     "sim": "sim",
     "record": "record",
-    "monitor": None,
+    "monitor": "monitor",
     "brti": "brti",
     "check": "check",
     "report": "report",
     "backtest": "backtest",
     "demo": "demo",
 }
-PLANNED: dict[str, str] = {
-    "monitor": "live view: quotes, BRTI replica, fair values, signals, latency",
-}
+PLANNED: dict[str, str] = {}
 """What the commands that are not built yet will do (shown in --help)."""
 
 EXIT_USAGE = 2

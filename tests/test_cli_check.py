@@ -49,9 +49,9 @@ SPOT = ("coinbase", "kraken")
     ("faults", "venues", "must_fail", "may_fail"),
     [
         ("kalshi.gap=0.2", KALSHI_ONLY, {"kalshi_ws_gaps"}, {"kalshi_ws_books_valid"}),
-        ("kalshi.dup=0.1", KALSHI_ONLY, {"kalshi_ws_duplicates"}, set()),
+        ("kalshi.dup=0.3", KALSHI_ONLY, {"kalshi_ws_duplicates"}, set()),
         (
-            "kalshi.malformed=0.1",
+            "kalshi.malformed=0.3",
             KALSHI_ONLY,
             {"kalshi_ws_malformed"},
             {"kalshi_ws_gaps", "kalshi_ws_books_valid"},  # the replaced frame's seq is missing

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +21,27 @@ import pytest
 import arbkit
 from arbkit.analysis.latency import LatencyReport, rest_vs_ws
 from arbkit.cli import main
-from arbkit.core.config import Env
 from arbkit.core.errors import StorageError
 from arbkit.core.events import EventRow, KalshiBookRow, KalshiMarketRow
 from arbkit.core.storage import SessionWriter
 from arbkit.replay.session import ReplaySession
+from arbkit.session.environment import environment
 from arbkit.session.record import RecordConfig, record
-from arbkit.sim.world import World
 from arbkit.venues.kalshi.book import KalshiBook
 
 pytestmark = pytest.mark.timeout(240)
 
 CACHES = (15.0, 5.0)
-SECONDS = 30.0
-FAULTS = "kalshi.gap=0.01,kalshi.drop=12s"
+SECONDS = 36.0
+FAULTS = "kalshi.gap=0.01,kalshi.drop=20s"
 VENUES = ("coinbase", "kraken")
 KEYS = {"p50", "p90", "p99", "p999", "max", "n"}
 
 
 async def record_world(out: Path, rest_cache_s: float, session_id: str) -> Path:
     """One short recording from an embedded world whose REST cache is ``rest_cache_s``."""
-    async with World(
-        faults=FAULTS, venues=VENUES, kalshi_options={"rest_cache_s": rest_cache_s}
-    ) as world:
+    options = {"venues": VENUES, "rest_cache_s": rest_cache_s}
+    async with environment("sim", faults=FAULTS, world_options=options) as env:
         config = RecordConfig(
             series=("KXBTC15M",),
             seconds=SECONDS,
@@ -51,7 +50,16 @@ async def record_world(out: Path, rest_cache_s: float, session_id: str) -> Path:
             out=out,
             session_id=session_id,
         )
-        return await record(config, world.endpoints, world.credentials, env=Env.SIM)
+        return await record(config, env)
+
+
+def _clear_of_market_rollover() -> None:
+    """Start where the recording cannot straddle a quarter hour: KXBTC15M markets close and
+    open on them, and a fresh market's REST cache would leave too few states to compare."""
+    quarter = 900.0
+    left = quarter - time.time() % quarter
+    if left < SECONDS + 10.0:
+        time.sleep(left + 2.0)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +69,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[float, ReplaySess
     async def both() -> list[Path]:
         return await asyncio.gather(*(record_world(out, c, f"cache{c:g}") for c in CACHES))
 
+    _clear_of_market_rollover()
     paths = asyncio.run(both())
     return {c: arbkit.open_session(p) for c, p in zip(CACHES, paths, strict=True)}
 
@@ -75,18 +84,21 @@ def test_rest_staleness_and_lag_follow_the_cdn_cache(reports: dict[float, Latenc
     showed as valid can match an older identical top, a rare outlier the max would carry."""
     slow, fast = (reports[c].summary for c in CACHES)
     for cache, s in zip(CACHES, (slow, fast), strict=True):
-        assert s["rest_age_s"]["max"] <= cache
-        assert s["rest_staleness_s"]["n"] >= 20
-        assert s["rest_staleness_s"]["p90"] <= cache + 1.5  # cache plus a poll interval
-        assert s["rest_lag_s"]["n"] >= 5
-        assert s["rest_lag_s"]["p50"] <= cache + 2.0
+        assert s["rest_age_s"]["max"] <= cache, s
+        assert s["rest_staleness_s"]["n"] >= 20, s
+        assert s["rest_staleness_s"]["p90"] <= cache + 1.5, s  # cache plus a poll interval
+        # a 15 s cache refreshes only twice in the session: if the WebSocket book is resyncing
+        # just then, few states are caught up (lag counts only states REST caught up with)
+        assert s["rest_lag_s"]["n"] >= (2 if cache > 10 else 5), s
+        assert s["rest_lag_s"]["p50"] <= cache + 2.0, s
         assert 0.0 < s["rest_missed_share"] <= 1.0
         assert s["rest_rtt_basis"] in ("sent_ns", "intended_ns")
     # a cache three times longer leaves REST clearly further behind
-    assert slow["rest_staleness_s"]["p90"] > fast["rest_staleness_s"]["p90"] + 3.0
-    assert slow["rest_staleness_s"]["p50"] > 1.5 * fast["rest_staleness_s"]["p50"]
-    assert slow["rest_lag_s"]["p90"] > fast["rest_lag_s"]["p90"]
-    assert slow["rest_current_share"] < 0.5
+    figures = (slow, fast)
+    assert slow["rest_staleness_s"]["p90"] > fast["rest_staleness_s"]["p90"] + 3.0, figures
+    assert slow["rest_staleness_s"]["p50"] > 1.5 * fast["rest_staleness_s"]["p50"], figures
+    assert slow["rest_lag_s"]["p90"] > fast["rest_lag_s"]["p90"], figures
+    assert slow["rest_current_share"] < 0.5, figures
 
 
 def test_websocket_delay_is_milliseconds_with_its_clock_bound(

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from arbkit.core.config import Credentials
 from arbkit.core.errors import ArbkitError, ConfigError
 from arbkit.core.events import KalshiBookRow, KalshiMarketRow, Row
-from arbkit.core.storage import SessionStatus, open_session
+from arbkit.core.storage import Session, SessionStatus, open_session
 from arbkit.index.live import LiveTick
 from arbkit.session.environment import environment
 from arbkit.session.pipeline import Pipeline, PipelineConfig, Progress
@@ -99,7 +99,7 @@ async def test_a_refused_key_fails_the_start_and_the_session_says_why(tmp_path: 
         with pytest.raises(ArbkitError, match="401"):
             await record(config, env)
     (path,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    m = open_session(path).manifest
+    m = Session(path).manifest
     assert m["closed"] is False
     assert m["status"] == SessionStatus.FAILED
     assert "401" in m["error"]
@@ -125,7 +125,7 @@ async def test_a_websocket_refused_for_the_whole_run_is_a_failure_naming_the_key
     assert "never connected" in failure
     assert "401" in failure
     assert "KALSHI_API_KEY_ID" in failure
-    m = open_session(pipeline.path).manifest
+    m = Session(pipeline.path).manifest
     assert m["status"] == "failed"
     assert m["closed"] is False
     assert m["error"] == failure

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from arbkit.cli import main
 from arbkit.core.config import VENUES
-from arbkit.core.storage import open_session
+from arbkit.core.storage import Session, UnclosedSessionWarning, open_session
 from arbkit.sim.world import World
 
 pytestmark = pytest.mark.timeout(180)
@@ -207,7 +207,7 @@ def test_record_under_faults_is_a_sim_session_with_typed_config(tmp_path: Path) 
     args = ["record", "--seconds", "5", "--venues", "none", "--series", "KXBTC15M"]
     assert main([*args, "--faults", "kalshi.gap=0.2", "--seed", "7", "--out", str(tmp_path)]) == 0
     (path,) = tmp_path.iterdir()
-    m = open_session(path).manifest
+    m = Session(path).manifest
     assert m["env"] == "sim"
     assert m["seed"] == 7
     assert m["faults"] == "kalshi.gap=0.2"
@@ -231,7 +231,7 @@ def test_a_websocket_that_never_connects_fails_the_recording_and_says_why(
     assert out.err.strip().splitlines()[-1].startswith("arbkit record: Kalshi's WebSocket never")
     assert "Traceback" not in out.err
     (path,) = tmp_path.iterdir()
-    m = open_session(path).manifest
+    m = Session(path).manifest
     assert m["status"] == "failed"
     assert m["closed"] is False
     assert "never connected" in m["error"]
@@ -245,7 +245,7 @@ def test_a_start_that_fails_leaves_a_failed_session_not_a_closed_one(
     err = capsys.readouterr().err
     assert "Traceback" not in err
     (path,) = tmp_path.iterdir()
-    m = open_session(path).manifest
+    m = Session(path).manifest
     assert m["closed"] is False
     assert m["status"] == "failed"
     assert m["error"]
@@ -307,7 +307,8 @@ def test_a_signal_ends_the_recording_interrupted_with_its_data(
     assert "Traceback" not in stderr
     assert "status: interrupted" in stdout
     (path,) = out.iterdir()
-    s = open_session(path)
+    with pytest.warns(UnclosedSessionWarning, match="interrupted"):
+        s = open_session(path)
     assert s.manifest["status"] == "interrupted"
     assert s.manifest["closed"] is False
     assert s.frame("kalshi_book").collect().height > 0

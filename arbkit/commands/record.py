@@ -11,7 +11,7 @@ from pathlib import Path
 
 from arbkit.core.config import VENUES, Env
 from arbkit.core.errors import ConfigError
-from arbkit.core.storage import open_session
+from arbkit.core.storage import Session
 from arbkit.session.environment import environment
 from arbkit.session.record import RecordConfig, RecordingFailed, record
 from arbkit.session.summary import format_summary, summarize
@@ -64,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Kalshi series to record (default: all three)",
     )
     add_length_arguments(parser, minutes=10.0)
+    add_session_arguments(parser)
+
+
+def add_session_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every recording command takes beside its length: ``--rest-interval``,
+    ``--venues``, ``--out``, and the embedded world's ``--seed``/``--faults``."""
     parser.add_argument(
         "--rest-interval", type=float, default=1.0, help="seconds between REST book polls"
     )
@@ -94,13 +100,9 @@ EXIT_SIGNAL = 128
 """A run ended by a signal exits 128 + its number (130 for SIGINT, 143 for SIGTERM)."""
 
 
-async def recording(args: argparse.Namespace, config: RecordConfig) -> tuple[Path, int]:
-    """Run one recording with progress on stderr; returns its path and the exit code.
-
-    Ctrl-C or SIGTERM ends it early, closed ``interrupted`` with its data kept.
-    """
-    config.validate()  # before a world starts
-    env = Env.parse(args.env)
+def stop_on_signals() -> tuple[asyncio.Event, list[int]]:
+    """An event that Ctrl-C or SIGTERM sets (in the running loop), and the list of the signals
+    received (for the exit code ``EXIT_SIGNAL + signum``)."""
     stop = asyncio.Event()
     signals: list[int] = []
 
@@ -112,6 +114,17 @@ async def recording(args: argparse.Namespace, config: RecordConfig) -> tuple[Pat
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, interrupt, signum)
+    return stop, signals
+
+
+async def recording(args: argparse.Namespace, config: RecordConfig) -> tuple[Path, int]:
+    """Run one recording with progress on stderr; returns its path and the exit code.
+
+    Ctrl-C or SIGTERM ends it early, closed ``interrupted`` with its data kept.
+    """
+    config.validate()  # before a world starts
+    env = Env.parse(args.env)
+    stop, signals = stop_on_signals()
     async with environment(env, seed=args.seed, faults=args.faults) as resolved:
         print(
             f"recording {env.value} for {config.seconds:g} s into {config.out}/ ...",
@@ -132,12 +145,17 @@ def record_and_summarize(args: argparse.Namespace, config: RecordConfig) -> tupl
     try:
         path, code = asyncio.run(recording(args, config))
     except RecordingFailed as failed:
-        print(format_summary(summarize(open_session(failed.path))))
-        print(f"\nsession written to {failed.path}")
+        print_summary(failed.path)
         raise
-    print(format_summary(summarize(open_session(path))))
-    print(f"\nsession written to {path}")
+    print_summary(path)
     return path, code
+
+
+def print_summary(path: Path) -> None:
+    """The session summary and where it was written (read without `open_session`'s warning:
+    the summary's status line says how a session that did not close cleanly ended)."""
+    print(format_summary(summarize(Session(path))))
+    print(f"\nsession written to {path}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,15 +7,22 @@ the real one, `MemorySink` keeps everything in lists (tests, notebooks, one-shot
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from arbkit.core.events import EventRow, RawFrame, Row
 
 
 class Sink(Protocol):
-    """Receives rows (normalised tables), raw frames per stream, and stream counters."""
+    """Receives rows (normalised tables), raw frames per stream, and stream counters.
+
+    A transport declares each raw stream it records, with the identity of the parser that
+    reads it (`arbkit.venues.parsers`), before its first frame, so a replay uses that parser.
+    """
 
     def write(self, row: Row) -> None: ...
+
+    def declare_stream(self, stream: str, parser: Mapping[str, Any]) -> None: ...
 
     def write_raw(self, stream: str, frame: RawFrame) -> None: ...
 
@@ -31,9 +38,14 @@ class MemorySink:
         self.counters: defaultdict[str, defaultdict[str, int]] = defaultdict(
             lambda: defaultdict(int)
         )
+        self.streams: dict[str, dict[str, Any]] = {}
+        """Raw stream -> the parser identity declared for it."""
 
     def write(self, row: Row) -> None:
         self.rows[row.TABLE].append(row)
+
+    def declare_stream(self, stream: str, parser: Mapping[str, Any]) -> None:
+        self.streams[stream] = dict(parser)
 
     def write_raw(self, stream: str, frame: RawFrame) -> None:
         self.raw[stream].append(frame)
@@ -58,6 +70,9 @@ class NullSink:
     """A `Sink` that drops everything (benchmarks of the parse path alone)."""
 
     def write(self, row: Row) -> None:
+        pass
+
+    def declare_stream(self, stream: str, parser: Mapping[str, Any]) -> None:
         pass
 
     def write_raw(self, stream: str, frame: RawFrame) -> None:

@@ -33,7 +33,7 @@ import secrets
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -196,6 +196,15 @@ def _column_builder(field: pa.Field) -> Callable[[list[Row]], pa.Array]:
     if dtype is not None:
         return lambda rows: pa.array(np.fromiter(map(get, rows), dtype=dtype, count=len(rows)))
     return lambda rows: pa.array(list(map(get, rows)), type=field.type)
+
+
+def rows_table(row_type: type[Row], rows: Sequence[Row]) -> pa.Table:
+    """Rows of one type as an Arrow table with the table's schema (as the writer stores them)."""
+    table_schema = schema(row_type)
+    rows = list(rows)
+    return pa.Table.from_arrays(
+        [_column_builder(f)(rows) for f in table_schema], schema=table_schema
+    )
 
 
 class _Buffer:
@@ -380,6 +389,14 @@ class SessionWriter:
         """Add to a per-stream counter (frames, gaps, resyncs, reconnects, errors, dropped)."""
         self._counters[stream][counter] += n
 
+    def declare_stream(self, stream: str, parser: Mapping[str, Any]) -> None:
+        """Name the parser that reads raw ``stream`` (`arbkit.venues.parsers` identity):
+        written to session.json as ``streams.<stream>.parser`` at once, so a replay of even a
+        crashed session builds the same parser."""
+        streams = self.manifest.setdefault("streams", {})
+        streams.setdefault(stream, {})["parser"] = dict(parser)
+        self._write_manifest()
+
     @property
     def counters(self) -> dict[str, dict[str, int]]:
         """A copy of the per-stream counters so far."""
@@ -552,6 +569,11 @@ class Session:
     def raw(self, stream: str) -> pl.LazyFrame:
         """The raw frames of one stream."""
         return self.frame(RAW_PREFIX + stream)
+
+    def stream_parser(self, stream: str) -> dict[str, Any] | None:
+        """The parser identity recorded for raw ``stream`` (None for sessions that predate it)."""
+        parser = self.manifest.get("streams", {}).get(stream, {}).get("parser")
+        return dict(parser) if isinstance(parser, dict) else None
 
     @property
     def status(self) -> SessionStatus:

@@ -281,5 +281,8 @@ class OfficialTap:
     def write_raw(self, stream: str, frame: RawFrame) -> None:
         self.inner.write_raw(stream, frame)
 
+    def declare_stream(self, stream: str, parser: Mapping[str, Any]) -> None:
+        self.inner.declare_stream(stream, parser)
+
     def count(self, stream: str, counter: str, n: int = 1) -> None:
         self.inner.count(stream, counter, n)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from arbkit.core.events import IndexRow
@@ -112,24 +112,37 @@ def result_dict(result: RtiResult, proxies: Iterable[ProxyResult] = ()) -> dict[
     }
 
 
+SHORT_REASON = 40
+"""Characters of an exclusion reason kept on a one-line-per-venue table (100 columns)."""
+
+
+def _cut(reason: str, wrap: bool) -> str:
+    return reason if wrap or len(reason) <= SHORT_REASON else reason[: SHORT_REASON - 1] + "…"
+
+
 def _trim(value: Decimal | None, places: int) -> str:
     return "-" if value is None else f"{value:,.{places}f}"
 
 
-def render(result: RtiResult, console: Console, proxies: Iterable[ProxyResult] = ()) -> None:
-    """Print a calculation: the value, utilized depth and cap, then one line per venue."""
+def replica_view(
+    result: RtiResult, proxies: Iterable[ProxyResult] = (), *, wrap: bool = True
+) -> Group:
+    """A calculation as a rich renderable: the value, utilized depth and cap, then one line
+    per venue (mid, spread, depth used, age, status); `arbkit brti` prints it, `arbkit
+    monitor` refreshes it in place (``wrap=False``: one screen line per venue, a long
+    exclusion reason cut to `SHORT_REASON` characters)."""
     value = "no value" if result.value is None else f"{result.value:,}"
-    console.print(f"[bold]{result.index_id}[/bold] replica  {value}")
-    console.print(
+    parts: list[RenderableType] = [
+        f"[bold]{result.index_id}[/bold] replica  {value}",
         f"utilized depth {_trim(result.utilized_depth, 0)}   "
         f"order-size cap {_trim(result.cap, 4)}   "
-        f"venues used {len(result.venues_used)}/{len(result.venues)}"
-    )
+        f"venues used {len(result.venues_used)}/{len(result.venues)}",
+    ]
     for p in proxies:
         shown = "no value" if p.value_e8 is None else e8_text(p.value_e8)
-        console.print(f"{p.method} {shown}")
+        parts.append(f"{p.method} {shown}")
     if result.note:
-        console.print(f"note: {result.note}")
+        parts.append(f"note: {result.note}")
     table = Table(show_edge=False, pad_edge=False)
     for name, justify in (
         ("venue", "left"),
@@ -147,6 +160,12 @@ def render(result: RtiResult, console: Console, proxies: Iterable[ProxyResult] =
             _trim(v.spread, 2),
             "-" if v.depth_used is None else f"{v.depth_used:.4f}",
             f"{v.age_s:.1f}",
-            v.status if v.status == USED else f"[red]{v.reason}[/red]",
+            v.status if v.status == USED else f"[red]{_cut(v.reason, wrap)}[/red]",
         )
-    console.print(table)
+    parts.append(table)
+    return Group(*parts)
+
+
+def render(result: RtiResult, console: Console, proxies: Iterable[ProxyResult] = ()) -> None:
+    """Print a calculation (`replica_view`)."""
+    console.print(replica_view(result, proxies))

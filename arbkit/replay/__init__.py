@@ -1,1 +1,2 @@
-"""Replay: recorded sessions read back as books, top of book and frames."""
+"""Replay of recorded sessions: raw frames back through the parsers, books, top of book and
+tables."""

@@ -29,13 +29,11 @@ from typing import Any
 from arbkit.core.config import VENUES, Env
 from arbkit.core.errors import ArbkitError, ConfigError
 from arbkit.core.events import KalshiBookRow
-from arbkit.core.storage import SessionStatus
 from arbkit.replay.session import ReplaySession, open_session
 from arbkit.session.check import quantiles_ms
 from arbkit.session.environment import environment
 from arbkit.session.pipeline import Pipeline, Progress
-from arbkit.session.record import RecordConfig
-from arbkit.session.record import record as record_session
+from arbkit.session.record import RecordConfig, conclude
 from arbkit.sim.faults import FaultPlan
 from arbkit.venues.kalshi.markets import BTC_SERIES
 
@@ -298,15 +296,7 @@ class Recording:
     async def _main(self) -> Path:
         try:
             async with environment(**self._world) as resolved:
-                self._path = await record_session(
-                    self.config,
-                    resolved,
-                    stop=self._stop,
-                    stopped=SessionStatus.CLOSED,
-                    on_pipeline=self._started,
-                    progress=self._progress,
-                    progress_every=UPDATE_EVERY_S,
-                )
+                self._path = await self._record(Pipeline(self.config, resolved))
         except asyncio.CancelledError:
             self._state = State.INTERRUPTED
             raise
@@ -320,6 +310,20 @@ class Recording:
             self._path = self.path
             self._final = self.status()
             self._refresh(final=True)
+
+    async def _record(self, pipeline: Pipeline) -> Path:
+        """Run the pipeline until its time is up or `stop`; judged as `record` judges a run,
+        except that a user's `stop` is a clean end (``closed``), not an interruption."""
+        self._started(pipeline)
+        async with pipeline:
+            await pipeline.run(
+                self.config.seconds,
+                stop=self._stop,
+                on_progress=self._progress,
+                progress_every=UPDATE_EVERY_S,
+            )
+            await conclude(pipeline, stop=asyncio.Event())
+        return pipeline.path
 
     def _started(self, pipeline: Pipeline) -> None:
         self._watch.attach(pipeline)

@@ -12,8 +12,8 @@ one `SessionWriter` (raw frames first, normalised tables beside them):
 - clock-offset probes against Kalshi.
 
 Consumers hang off it without touching the wiring: `Pipeline.on_book`, `on_tick`,
-`on_markets` and `on_row` register small callbacks, called inside the event loop as the
-pipeline sees each thing (keep them short; they must not raise).
+`on_markets`, `on_row` and `on_exchange` register small callbacks, called inside the event
+loop as the pipeline sees each thing (keep them short; they must not raise).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +43,7 @@ from arbkit.venues.kalshi.limiter import TokenBucket
 from arbkit.venues.kalshi.markets import BTC_SERIES
 from arbkit.venues.kalshi.poller import RestBookPoller
 from arbkit.venues.kalshi.protocol import STREAM as KALSHI_WS
-from arbkit.venues.kalshi.rest import KalshiApiError, KalshiRest
+from arbkit.venues.kalshi.rest import ExchangeStatus, KalshiApiError, KalshiRest
 from arbkit.venues.kalshi.ws import KalshiFeed
 
 CLOCK_PROBE_INTERVAL_S = 10.0
@@ -52,6 +52,7 @@ BookListener = Callable[[KalshiBookRow], None]
 TickListener = Callable[[LiveTick], None]
 MarketListener = Callable[[MarketChange], None]
 RowListener = Callable[[Row], None]
+ExchangeListener = Callable[[int, ExchangeStatus], None]
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,9 @@ class _Tap:
     def write_raw(self, stream: str, frame: RawFrame) -> None:
         self.inner.write_raw(stream, frame)
 
+    def declare_stream(self, stream: str, parser: Mapping[str, Any]) -> None:
+        self.inner.declare_stream(stream, parser)
+
     def count(self, stream: str, counter: str, n: int = 1) -> None:
         self.inner.count(stream, counter, n)
 
@@ -206,6 +210,7 @@ class Pipeline:
         """Wall-clock ns at `start` (the session's start)."""
         self._tick_listeners: list[TickListener] = []
         self._market_listeners: list[MarketListener] = []
+        self._exchange_listeners: list[ExchangeListener] = []
 
         endpoints = self._endpoints()
         tap = self._tap = _Tap()
@@ -258,6 +263,11 @@ class Pipeline:
         """Call ``listener`` with every normalised row the pipeline writes (any table)."""
         self._tap.every.append(listener)
 
+    def on_exchange(self, listener: ExchangeListener) -> None:
+        """Call ``listener`` with ``(recv_ns, status)`` for every ``GET /exchange/status``
+        answered (at the start, then with each clock probe)."""
+        self._exchange_listeners.append(listener)
+
     # -- lifecycle ------------------------------------------------------------------------
 
     @property
@@ -290,7 +300,7 @@ class Pipeline:
         self._started = time.monotonic()
         self.started_ns = now_ns()
         try:
-            await self.signed.exchange_status(self.clock)
+            await self._exchange_status()
             await self._series_meta()
             await self.discovery.refresh()  # reports the markets to _markets_changed
             if self.live is not None:
@@ -461,7 +471,14 @@ class Pipeline:
         while True:
             await asyncio.sleep(self.clock_probe_s)
             with contextlib.suppress(ArbkitError):
-                await self.signed.exchange_status(self.clock)
+                await self._exchange_status()
+
+    async def _exchange_status(self) -> None:
+        """``GET /exchange/status`` (a clock sample too), handed to the exchange listeners."""
+        status = await self.signed.exchange_status(self.clock)
+        recv_ns = now_ns()
+        for listener in self._exchange_listeners:
+            listener(recv_ns, status)
 
 
 def _outcome(exc: BaseException | None) -> dict[str, Any]:

@@ -50,28 +50,28 @@ async def record(
     progress: Callable[[Progress], None] | None = None,
     progress_every: float = 5.0,
     stop: asyncio.Event | None = None,
-    stopped: SessionStatus = SessionStatus.INTERRUPTED,
-    on_pipeline: Callable[[Pipeline], None] | None = None,
 ) -> Path:
     """Record for ``config.seconds``; returns the session path.
 
-    Setting ``stop`` ends the recording early and closes the session ``stopped``
-    (``interrupted`` for a signal; a notebook's ``rec.stop()`` is a clean ``closed`` end).
-    ``on_pipeline`` is called with the pipeline before it starts (to add listeners, watch it).
+    Setting ``stop`` ends the recording early and closes the session ``interrupted``.
     """
     stop = stop or asyncio.Event()
-    pipeline = Pipeline(config, environment)
-    if on_pipeline is not None:
-        on_pipeline(pipeline)
-    async with pipeline:
+    async with Pipeline(config, environment) as pipeline:
         await pipeline.run(
             config.seconds, stop=stop, on_progress=progress, progress_every=progress_every
         )
-        if stop.is_set():
-            error = None if stopped is SessionStatus.CLOSED else stopped.value
-            return await pipeline.stop(stopped, error)
-        failure = pipeline.ws_failure()
-        if failure is not None:
-            path = await pipeline.stop(SessionStatus.FAILED, failure)
-            raise RecordingFailed(failure, path)
+        await conclude(pipeline, stop)
     return pipeline.path
+
+
+async def conclude(pipeline: Pipeline, stop: asyncio.Event) -> None:
+    """Judge a run that ended: ``interrupted`` when ``stop`` was set, ``failed`` (raising
+    `RecordingFailed`) when Kalshi's WebSocket never connected; otherwise the session stays
+    open for its context to close ``closed``."""
+    if stop.is_set():
+        await pipeline.stop(SessionStatus.INTERRUPTED, "interrupted")
+        return
+    failure = pipeline.ws_failure()
+    if failure is not None:
+        path = await pipeline.stop(SessionStatus.FAILED, failure)
+        raise RecordingFailed(failure, path)

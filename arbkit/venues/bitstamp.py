@@ -19,6 +19,7 @@ Two modes:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -168,7 +169,10 @@ class BitstampFeed(SpotFeed):
                 raise ValueError(f"HTTP {status}")
             bids, asks, exch_ns = parse_rest_book(text)
         except (ValueError, KeyError, TypeError) as exc:  # refused, or not a book: retry later
-            backoff = self._retry_backoff.setdefault(symbol, Backoff())
+            # jitter seeded per symbol: a replay of the recording draws the same delays
+            backoff = self._retry_backoff.setdefault(
+                symbol, Backoff(rng=random.Random(f"bitstamp:{symbol}"))
+            )
             delay = backoff.delay(recv_ns / 1e9)
             self._retry_at[symbol] = recv_ns + int(delay * 1e9)
             self.event("error", symbol, f"REST snapshot: {exc}; again in {delay:.1f} s", recv_ns)

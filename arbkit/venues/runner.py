@@ -21,6 +21,7 @@ from arbkit.core.errors import StorageError
 from arbkit.core.events import EventRow, RawFrame
 from arbkit.core.retry import Backoff
 from arbkit.core.sink import Sink
+from arbkit.venues.parsers import identity_of
 
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 """Largest frame accepted (a full Coinbase BTC-USD snapshot is ~5 MB)."""
@@ -123,7 +124,7 @@ class _Connection:
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             text, status = describe(exc), 0
         recv = now_ns()
-        self.record("http" if status else "error", text, recv)
+        self.record(*http_record(status, text), recv)
         _guarded(
             self,
             "on_http_response",
@@ -136,21 +137,21 @@ class _Connection:
 
 
 def receive_frame(conn: _Connection, text: str, recv: int) -> bool:
-    """The per-frame path: record the frame raw, then parse it. A parser bug is recorded
-    and answered with a reconnect (False), never allowed to end the recording. The live
-    read loop and a generated session's virtual link both deliver frames through here."""
+    """The per-frame path: record the frame raw, then hand it to the protocol (`deliver`);
+    False when a parser bug asks for a reconnect. The live read loop and a generated
+    session's virtual link both deliver frames through here."""
     conn.frame_no += 1
     conn.sink.write_raw(conn.stream, RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text))
-    try:
-        conn.protocol.on_message(text, recv)
-    except StorageError:
-        raise
-    except Exception as exc:  # a parser bug must not end the recording
-        conn.event("error", f"frame {conn.frame_no} broke the parser: {describe(exc)}")
-        conn.sink.count(conn.stream, "errors")
-        conn.protocol.reconnect_reason = f"parser error ({type(exc).__name__})"
-        return False
-    return True
+    return deliver(conn.protocol, conn.sink, text, recv, conn.conn_id, conn.frame_no)
+
+
+def http_record(status: int, text: str) -> tuple[str, str]:
+    """How a GET's reply is recorded raw: a 200 body as kind ``http``; any other status as
+    ``error`` with ``HTTP <status> `` before the body, and a failed request (status 0) as
+    ``error`` with the reason, so a replay hands the protocol the same status and text."""
+    if status == 200:
+        return "http", text
+    return "error", f"HTTP {status} {text}" if status else text
 
 
 def describe(exc: BaseException) -> str:
@@ -158,6 +159,25 @@ def describe(exc: BaseException) -> str:
     request errors carry the request headers, which hold Kalshi's key id and signature)."""
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def deliver(
+    protocol: FeedProtocol, sink: Sink, text: str, recv_ns: int, conn_id: int, frame_no: int
+) -> bool:
+    """Hand one received frame to the protocol: the per-frame step live and replay share
+    (`arbkit.replay.player`). A parser bug must not end the recording: it is recorded (at the
+    frame's receive time), counted, and answered with a reconnect; returns False then."""
+    try:
+        protocol.on_message(text, recv_ns)
+    except StorageError:
+        raise
+    except Exception as exc:
+        detail = f"frame {frame_no} broke the parser: {describe(exc)}"
+        sink.write(EventRow(recv_ns, protocol.stream, conn_id, "error", "", detail, None, None))
+        sink.count(protocol.stream, "errors")
+        protocol.reconnect_reason = f"parser error ({type(exc).__name__})"
+        return False
+    return True
 
 
 def _guarded(conn: _Connection, what: str, call: Callable[[], None]) -> None:
@@ -184,6 +204,7 @@ async def run_feed(
 ) -> None:
     """Keep ``protocol`` connected and fed until ``stop`` is set."""
     backoff = backoff or Backoff()
+    sink.declare_stream(protocol.stream, identity_of(protocol))
     owns_http = http is None
     session = http or aiohttp.ClientSession()
     conn = _Connection(protocol, sink, session)
@@ -226,10 +247,11 @@ async def _connect_once(
         return _connect_failed(protocol, conn, None, f"cannot connect: {describe(exc)}")
 
     conn.conn_id += 1
-    conn.record("connect", url)
+    opened = now_ns()  # the protocol opens at the time recorded (a replay opens it then too)
+    conn.record("connect", url, opened)
     conn.event("connect", url)
     backoff.connected(time.monotonic())
-    _guarded(conn, "on_open", lambda: protocol.on_open(conn.conn_id, now_ns()))
+    _guarded(conn, "on_open", lambda: protocol.on_open(conn.conn_id, opened))
     reason = "closed by server"
     try:
         await conn.flush_outgoing(ws)

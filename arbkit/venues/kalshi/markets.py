@@ -23,13 +23,15 @@ values ``*_e8`` (`arbkit.core.fixed`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from arbkit.core.clock import rfc3339_ns
 from arbkit.core.fixed import (
@@ -297,6 +299,92 @@ def cents_e4(value: Any) -> int:
         msg = f"legacy price {value!r} is not integer cents"
         raise ValueError(msg)
     return value * 100
+
+
+# ---------------------------------------------------------------------------------------------
+# WebSocket ``orderbook_delta`` of every era
+
+
+class DeltaMsg(msgspec.Struct, gc=False):
+    """``orderbook_delta`` payload, all eras (reference/kalshi-api.md §3): legacy integer cents
+    ``price`` and whole-contract ``delta`` (2023–2025, venue time ``ts`` RFC 3339), the 2026
+    transition (those plus ``price_dollars``/``delta_fp``), current (strings and ``ts_ms``)."""
+
+    market_ticker: str
+    side: Literal["yes", "no"]
+    price_dollars: str | None = None
+    delta_fp: str | None = None
+    price: int | None = None
+    delta: int | None = None
+    ts_ms: int | None = None
+    ts: str | None = None
+
+
+class DeltaFrame(msgspec.Struct, gc=False, tag_field="type", tag="orderbook_delta"):
+    """A delta frame of any era (its ``type`` tag checked)."""
+
+    sid: int
+    seq: int
+    msg: DeltaMsg
+    sending_ts_ms: int | None = None
+
+
+_decode_delta: Callable[[str], DeltaFrame] = msgspec.json.Decoder(DeltaFrame).decode
+
+Delta = tuple[int, int, str, str, int, int, int | None]
+"""A parsed delta: sid, seq, market, side, price_e4, qty_e2, venue time (ns)."""
+
+_TS_MEMO: dict[str, int] = {}
+"""Memo of RFC 3339 ``ts`` -> ns (legacy ``ts`` has whole seconds: it repeats frame after frame)."""
+
+
+def delta_values(frame: DeltaFrame) -> Delta:
+    """A delta of any era as exact values; exact strings win over legacy integers, venue time
+    is ``ts_ms``, else ``ts``, else ``sending_ts_ms``. ValueError if price or size is missing
+    or out of range. (Memo reads inlined: this is the replay hot path of old recordings.)"""
+    m = frame.msg
+    text = m.price_dollars
+    if text is not None:
+        price = DOLLARS_MEMO.get(text)
+        if price is None:
+            price = dollars_e4(text)
+    elif m.price is not None:
+        price = m.price * 100
+        if not 0 <= price <= KALSHI_PRICE_SCALE:
+            raise ValueError(f"legacy price {m.price!r} is not integer cents")
+    else:
+        raise ValueError("delta without price_dollars or price")
+    text = m.delta_fp
+    if text is not None:
+        qty = FP_MEMO.get(text)
+        if qty is None:
+            qty = fp_e2(text)
+    elif m.delta is not None:
+        qty = m.delta * 100
+    else:
+        raise ValueError("delta without delta_fp or delta")
+    exch: int | None
+    if m.ts_ms is not None:
+        exch = m.ts_ms * 1_000_000
+    elif (ts := m.ts) is not None:
+        exch = _TS_MEMO.get(ts)
+        if exch is None:
+            exch = rfc3339_ns(ts)
+            if len(_TS_MEMO) >= _CACHE_LIMIT:
+                _TS_MEMO.clear()
+            _TS_MEMO[ts] = exch
+    else:
+        exch = None if frame.sending_ts_ms is None else frame.sending_ts_ms * 1_000_000
+    return frame.sid, frame.seq, m.market_ticker, m.side, price, qty, exch
+
+
+def any_era_delta(frame: str | DeltaFrame) -> Delta | None:
+    """A delta frame of any era, as text (decoded typed in one pass, no dict built) or already
+    decoded; None if it is not a readable delta (the caller's general path says why)."""
+    try:
+        return delta_values(_decode_delta(frame) if isinstance(frame, str) else frame)
+    except (msgspec.DecodeError, ValueError):
+        return None
 
 
 def count_e2(obj: Mapping[str, Any], name: str) -> int | None:

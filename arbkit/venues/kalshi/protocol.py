@@ -45,7 +45,17 @@ from arbkit.core.fixed import (
 )
 from arbkit.core.sink import Sink
 from arbkit.venues.kalshi.book import KalshiBook
-from arbkit.venues.kalshi.markets import DOLLARS_MEMO, FP_MEMO, cents_e4, dollars_e4, fp_e2, ladder
+from arbkit.venues.kalshi.markets import (
+    DOLLARS_MEMO,
+    FP_MEMO,
+    Delta,
+    DeltaFrame,
+    any_era_delta,
+    delta_values,
+    dollars_e4,
+    fp_e2,
+    ladder,
+)
 from arbkit.venues.kalshi.markets import count_e2 as field_count_e2
 from arbkit.venues.kalshi.markets import price_e4 as field_price_e4
 
@@ -131,32 +141,6 @@ class _CurrentDelta(msgspec.Struct, gc=False, tag_field="type", tag=BOOK):
     sid: int
     seq: int
     msg: _CurrentDeltaMsg
-
-
-_Delta = tuple[int, int, str, str, int, int, int | None]
-"""A parsed delta: sid, seq, market, side, price_e4, qty_e2, venue time (ns)."""
-
-
-class _DeltaMsg(msgspec.Struct, gc=False):
-    """``orderbook_delta`` payload, all eras (exact strings preferred over legacy ints)."""
-
-    market_ticker: str
-    side: Literal["yes", "no"]
-    price_dollars: str | None = None
-    delta_fp: str | None = None
-    price: int | None = None
-    delta: int | None = None
-    ts_ms: int | None = None
-    ts: str | None = None
-
-
-class _DeltaFrame(msgspec.Struct, gc=False):
-    """A delta frame of any era, converted from the general path's dict."""
-
-    sid: int
-    seq: int
-    msg: _DeltaMsg
-    sending_ts_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -248,6 +232,8 @@ class KalshiProtocol:
         `DROPPED_MEMORY_NS`, and only on the connection they were removed on)."""
         self._next_id = 0
         self._outgoing: list[str] = []
+        self._decode: Callable[[str], Any] = _decode_frame
+        """The frame decoder: the current era's, or `_decode_old_frame` in an older era."""
         self.add_markets(markets)
 
     # ------------------------------------------------------------------ public API
@@ -349,19 +335,31 @@ class KalshiProtocol:
 
         The hot path is a current-era delta: decoded straight into a typed struct (the
         ``type`` tag routes it), exact price and size from the memo, ``seq`` checked, row
-        written and book updated, all in this one function to spare calls. Every other
-        frame, and a delta of another era or shape, takes `_on_general`, which hands deltas
-        back here for the same tail.
+        written and book updated, all in this one function to spare calls. A delta of an
+        older era is decoded typed as well (`any_era_delta`), and once one is seen the
+        decoder switches to the any-era delta struct (`_decode_old_frame`) until a current-era
+        delta comes, so old recordings do not pay a failed decode per frame. Every other frame
+        takes `_on_general`, which hands deltas back here for the same tail.
         """
         frame: Any
         try:
-            frame = _decode_frame(text)
+            frame = self._decode(text)
         except msgspec.DecodeError:
             frame = None
         if frame.__class__ is not _CurrentDelta:
-            delta = self._on_general(text, recv_ns)
+            delta = None
+            if frame.__class__ is DeltaFrame:
+                delta = any_era_delta(frame)
+                if frame.msg.ts_ms is not None and frame.msg.price_dollars is not None:
+                    self._decode = _decode_frame  # current era again
+            elif frame is None:
+                delta = any_era_delta(text)
+                if delta is not None:
+                    self._decode = _decode_old_frame
             if delta is None:
-                return
+                delta = self._on_general(text, recv_ns)
+                if delta is None:
+                    return
             sid, seq, market, side, price, qty, exch_ns = delta
         else:
             m = frame.msg
@@ -395,7 +393,7 @@ class KalshiProtocol:
         if book is not None and not book.apply_delta(side == "yes", price, qty, recv_ns):
             self._book_trouble(book, sub, recv_ns)
 
-    def _on_general(self, text: str, recv_ns: int) -> _Delta | None:
+    def _on_general(self, text: str, recv_ns: int) -> Delta | None:
         """Any frame off the hot path: handled here, except deltas, returned parsed."""
         try:
             obj = orjson.loads(text)
@@ -960,33 +958,9 @@ class KalshiProtocol:
         self._write(EventRow(t_ns, self.stream, self.conn_id, kind, subject, detail, expected, got))
 
 
-def _any_era_delta(obj: dict[str, Any]) -> _Delta:
-    """A delta frame of any era or key order as the hot path's values.
-
-    Exact strings win over legacy integers; venue time is ``ts_ms``, else the RFC 3339 ``ts``,
-    else ``sending_ts_ms``.
-    """
-    frame = msgspec.convert(obj, _DeltaFrame)
-    m = frame.msg
-    if m.price_dollars is not None:
-        price = dollars_e4(m.price_dollars)
-    elif m.price is not None:
-        price = cents_e4(m.price)
-    else:
-        raise ValueError("delta without price_dollars or price")
-    if m.delta_fp is not None:
-        qty = fp_e2(m.delta_fp)
-    elif m.delta is not None:
-        qty = m.delta * 100
-    else:
-        raise ValueError("delta without delta_fp or delta")
-    if m.ts_ms is not None:
-        exch: int | None = m.ts_ms * _MS
-    elif m.ts is not None:
-        exch = rfc3339_ns(m.ts)
-    else:
-        exch = None if frame.sending_ts_ms is None else frame.sending_ts_ms * _MS
-    return frame.sid, frame.seq, m.market_ticker, m.side, price, qty, exch
+def _any_era_delta(obj: dict[str, Any]) -> Delta:
+    """A delta frame's dict, of any era or key order, as the hot path's values."""
+    return delta_values(msgspec.convert(obj, DeltaFrame))
 
 
 def _snapshot_side(msg: dict[str, Any], side: str) -> dict[int, int]:
@@ -1081,3 +1055,7 @@ _SKIPPED = tuple(
     for i, kind in enumerate(_HANDLERS)
 )
 _decode_frame: Callable[[str], Any] = msgspec.json.Decoder(Union[(_CurrentDelta, *_SKIPPED)]).decode
+_decode_old_frame: Callable[[str], Any] = msgspec.json.Decoder(
+    Union[(DeltaFrame, *_SKIPPED)]
+).decode
+"""The same for recordings of an older era: a delta of any era in full (`DeltaFrame`)."""
