@@ -312,8 +312,9 @@ class Recording:
             self._refresh(final=True)
 
     async def _record(self, pipeline: Pipeline) -> Path:
-        """Run the pipeline until its time is up or `stop`; judged as `record` judges a run,
-        except that a user's `stop` is a clean end (``closed``), not an interruption."""
+        """Run the pipeline until its time is up or `stop`. A run that went its full time is
+        judged as `record` judges one (Kalshi's WebSocket never connecting fails it); a
+        user's `stop` is a clean end (``closed``), not an interruption."""
         self._started(pipeline)
         async with pipeline:
             await pipeline.run(
@@ -322,7 +323,8 @@ class Recording:
                 on_progress=self._progress,
                 progress_every=UPDATE_EVERY_S,
             )
-            await conclude(pipeline, stop=asyncio.Event())
+            if not self._stop.is_set():
+                await conclude(pipeline, self._stop)
         return pipeline.path
 
     def _started(self, pipeline: Pipeline) -> None:
