@@ -15,7 +15,7 @@ from polars.testing import assert_frame_equal
 
 from arbkit.analysis.backtest import backtest, sweep
 from arbkit.analysis.decisions import load_inputs, prepare
-from arbkit.analysis.fills import simulate
+from arbkit.analysis.fills import simulate, simulate_sequential
 from arbkit.analysis.latency_models import Distribution, Latency, LatencyModel, draw_latencies
 from arbkit.cli import main
 from arbkit.core.events import KalshiBookRow
@@ -260,11 +260,14 @@ def test_cli_bad_input_is_one_line(
     assert len(err.splitlines()) == 1
 
 
-def test_sweep_is_the_same_table_on_a_local_pool_and_a_dask_cluster(lagged: Path) -> None:
+def test_sweep_is_the_same_table_on_a_local_pool_and_a_dask_cluster(
+    lagged: Path, tmp_path: Path
+) -> None:
     distributed = pytest.importorskip("distributed")
-    thresholds, latencies = [0.0, 0.05], [0.0, 1000.0, 3000.0]
+    sessions = [lagged, lagged_session(tmp_path, "later", result="no")]
+    thresholds, latencies = [0.0, 0.05, 0.05], [0.0, 1000.0, 3000.0]
     local = sweep(
-        [lagged], thresholds=thresholds, latencies_ms=latencies, params=PARAMS, progress=False
+        sessions, thresholds=thresholds, latencies_ms=latencies, params=PARAMS, progress=False
     )
     assert local.height == 6
     with (
@@ -275,7 +278,7 @@ def test_sweep_is_the_same_table_on_a_local_pool_and_a_dask_cluster(lagged: Path
     ):
         executor = client.get_executor()
         on_dask = sweep(
-            [lagged],
+            sessions,
             thresholds=thresholds,
             latencies_ms=latencies,
             params=PARAMS,
@@ -284,7 +287,21 @@ def test_sweep_is_the_same_table_on_a_local_pool_and_a_dask_cluster(lagged: Path
         )
         assert client.submit(lambda: 1).result() == 1  # the passed executor was left running
     assert_frame_equal(local, on_dask)
-    one = backtest([lagged], threshold=0.05, latency_ms=1000, params=PARAMS).row
+    one = backtest(sessions, threshold=0.05, latency_ms=1000, params=PARAMS).row
     assert local.filter((pl.col("threshold") == 0.05) & (pl.col("latency_ms") == 1000)).row(
         0, named=True
     ) == pytest.approx(one)
+
+
+def test_the_vectorised_fills_are_the_sequential_ones(lagged: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    for prep in (prepare(lagged, PARAMS), prepare(_standing_quote(tmp_path), PARAMS)):
+        n = prep.decisions.n
+        for threshold in (0, 300):
+            for spread_ms in (0, 800, 3000):
+                dec = rng.integers(0, spread_ms * 1_000_000 // 4 + 1, n)
+                order = rng.integers(0, spread_ms * 1_000_000 + 1, n)
+                fast = simulate(prep, threshold, dec, order)
+                slow = simulate_sequential(prep, threshold, dec, order)
+                for name in ("filled", "cost_e4", "fee_e4", "miss", "fill_order", "fill_count"):
+                    np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))

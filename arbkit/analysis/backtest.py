@@ -25,11 +25,12 @@ from matplotlib.figure import Figure
 
 from arbkit.analysis.backtest_plots import equity_curve, net_vs_threshold
 from arbkit.analysis.latency_models import Distribution, Latency, LatencyModel
-from arbkit.analysis.results import Settled, equity, fill_log
+from arbkit.analysis.results import Settled, equity, fill_log, windows
 from arbkit.analysis.sweep import (
     Runner,
     SessionLike,
     Setting,
+    row,
     session_path,
     sweep,
     threshold_e4,
@@ -55,6 +56,11 @@ class BacktestResult:
     @property
     def equity(self) -> pl.DataFrame:
         return equity(self.settled)
+
+    @property
+    def windows(self) -> pl.DataFrame:
+        """Net PnL per UTC quarter hour (`results.windows`)."""
+        return windows(self.settled)
 
     @property
     def settlements(self) -> pl.DataFrame:
@@ -97,8 +103,8 @@ def backtest(
     setting = Setting(threshold_e4(threshold), float(latency_ms))
     base = replace(params or SignalParams(), threshold_e4=setting.threshold_e4)
     runner = Runner([session_path(s) for s in sessions], base, latency or Latency())
-    summary, settled = runner.row(setting, seed)
-    return BacktestResult(setting, summary, settled)
+    part, settled = runner.partial(setting, seed)
+    return BacktestResult(setting, row(setting, [part]), settled)
 
 
 __all__ = [

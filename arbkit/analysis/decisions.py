@@ -23,7 +23,6 @@ every top, when each book was valid, and each ``sid``'s receive times.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,42 +64,89 @@ def fee_schedules(manifest: Mapping[str, Any]) -> dict[str, FeeSchedule]:
     return out
 
 
-@dataclass
+NEVER = np.iinfo(np.int64).max
+DEPTH = 5
+"""Displayed levels per leg kept at each book change (an order walks at most these)."""
+
+
+@dataclass(frozen=True)
 class BookTape:
-    """Each Kalshi book over time, for filling orders against the book as it stood."""
+    """Each Kalshi book after each of its changes ("entries", in receive order), for filling
+    orders against the book as it stood: best bids, validity, subscription, and the best
+    `DEPTH` levels of each leg with the version of each (a level's version counts its
+    changes, so consumption of it is forgotten when it changes)."""
 
     markets: list[str]
-    level_times: dict[Level, list[int]] = field(default_factory=dict)
-    level_qty: dict[Level, list[int]] = field(default_factory=dict)
-    """Quantity (e2) of each level after each change, the change times beside it."""
-    prices: dict[tuple[int, int], list[int]] = field(default_factory=dict)
-    """Every price a leg ever had, ascending."""
-    top_times: list[list[int]] = field(default_factory=list)
-    top_yes: list[list[int]] = field(default_factory=list)
-    top_no: list[list[int]] = field(default_factory=list)
-    """Best YES / NO bid (−1: none) after each change of each market."""
-    top_valid: list[list[bool]] = field(default_factory=list)
-    top_sid: list[list[int]] = field(default_factory=list)
-    sid_times: dict[int, list[int]] = field(default_factory=dict)
-    close_ns: list[int | None] = field(default_factory=list)
+    entries: list[I64]
+    """Per market, the global indices of its entries, in time order."""
+    times: list[I64]
+    """Per market, the time of each of its entries."""
+    yes: I64
+    no: I64
+    """Best YES / NO bid of each entry (−1: none)."""
+    valid: npt.NDArray[np.bool_]
+    sid: I64
+    depth_price: I64
+    depth_qty: I64
+    depth_version: I64
+    """(entries, 2 legs, `DEPTH`): price_e4 on the leg (−1: none), qty_e2, version."""
+    sid_times: dict[int, I64]
+    """Receive times of each subscription's rows (its books are current as of each)."""
+    close_ns: I64
+    """Per market (`NEVER` where unknown)."""
 
-    def qty_at(self, level: Level, t: int) -> tuple[int, int]:
-        """Quantity (e2) of a level as of ``t`` and which change of it set that (−1: none)."""
-        times = self.level_times.get(level)
-        if times is None:
-            return 0, -1
-        i = bisect_right(times, t) - 1
-        return (self.level_qty[level][i], i) if i >= 0 else (0, -1)
 
-    def top_at(self, mid: int, t: int) -> int:
-        """Index of the market's latest top at or before ``t`` (−1: no book yet)."""
-        return bisect_right(self.top_times[mid], t) - 1
+class _TapeBuilder:
+    """Collects `BookTape` entries during the replay."""
 
-    def vouched_at(self, sid: int, t: int) -> int | None:
-        """The latest ``recv_ns`` ≤ ``t`` of the subscription's rows."""
-        times = self.sid_times.get(sid, [])
-        i = bisect_right(times, t) - 1
-        return times[i] if i >= 0 else None
+    def __init__(self, markets: list[str]) -> None:
+        self.markets = markets
+        self.entries: list[list[int]] = [[] for _ in markets]
+        self.times: list[list[int]] = [[] for _ in markets]
+        self.flat: list[int] = []
+        """Per entry: yes, no, valid, sid, then per leg DEPTH × (price, qty, version)."""
+        self.n = 0
+        self.versions: dict[Level, int] = {}
+        self.sid_times: dict[int, list[int]] = {}
+        self.close_ns: list[int | None] = [None] * len(markets)
+
+    def change(self, level: Level) -> None:
+        self.versions[level] = self.versions.get(level, 0) + 1
+
+    def entry(
+        self, mid: int, t: int, levels: tuple[dict[int, int], dict[int, int]], valid: bool, sid: int
+    ) -> None:
+        flat = self.flat
+        best = [max(lv) if lv else -1 for lv in levels]
+        flat += (best[0], best[1], int(valid), sid)
+        versions = self.versions
+        for leg, lv in enumerate(levels):
+            top = sorted(lv, reverse=True)[:DEPTH] if len(lv) > 1 else list(lv)
+            for p in top:
+                flat += (p, lv[p], versions.get((mid, leg, p), 0))
+            flat += (-1, 0, 0) * (DEPTH - len(top))
+        self.entries[mid].append(self.n)
+        self.times[mid].append(t)
+        self.n += 1
+
+    def build(self) -> BookTape:
+        width = 4 + 2 * 3 * DEPTH
+        a = np.asarray(self.flat, dtype=np.int64).reshape(self.n, width)
+        depth = a[:, 4:].reshape(self.n, 2, DEPTH, 3)
+        return BookTape(
+            self.markets,
+            [np.asarray(e, dtype=np.int64) for e in self.entries],
+            [np.asarray(t, dtype=np.int64) for t in self.times],
+            a[:, 0].copy(),
+            a[:, 1].copy(),
+            a[:, 2].astype(np.bool_),
+            a[:, 3].copy(),
+            np.ascontiguousarray(depth[..., 0]),
+            np.ascontiguousarray(depth[..., 1]),
+            np.ascontiguousarray(depth[..., 2]),
+            {sid: np.asarray(t, dtype=np.int64) for sid, t in self.sid_times.items()},
+            np.asarray([NEVER if c is None else c for c in self.close_ns], dtype=np.int64),
+        )
 
 
 @dataclass
@@ -156,6 +202,15 @@ class Prepared:
     start_ns: int
     end_ns: int
     """First and last input received."""
+    yes_e4: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per market id, what YES paid (−1: unsettled)."""
+    settle_ns: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per market id, when its PnL counts (its close; the session's end if unknown)."""
+    series_id: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Per market id, the position of its series in ``sorted(set(series))``."""
+    fee_tables: dict[tuple[int, int], I64] = field(default_factory=dict)
+    """Fees already computed, per (series id, terms/rounding era): a (price_e4, count) table,
+    −1 where not yet computed (`fills`)."""
 
 
 def load_inputs(session: Session) -> dict[str, pl.DataFrame]:
@@ -211,15 +266,7 @@ def prepare(
     book, events, index, market_rows = (data[k] for k in ("book", "events", "index", "markets"))
     names = sorted(set(book["market"].to_list()) | set(market_rows["ticker"].to_list()))
     mids = {m: i for i, m in enumerate(names)}
-    tape = BookTape(
-        names,
-        top_times=[[] for _ in names],
-        top_yes=[[] for _ in names],
-        top_no=[[] for _ in names],
-        top_valid=[[] for _ in names],
-        top_sid=[[] for _ in names],
-        close_ns=[None] * len(names),
-    )
+    tape = _TapeBuilder(names)
     series = [""] * len(names)
     infos = [KalshiMarketRow(**r) for r in market_rows.iter_rows(named=True)]
     b_market = book["market"].to_list()
@@ -238,41 +285,22 @@ def prepare(
     """Markets decided on every index tick: id -> close_ns."""
     closes: dict[int, int | None] = {}
     out: list[tuple[int, int, int, int, int, int, int, int]] = []
-    level_times, level_qty, prices = tape.level_times, tape.level_qty, tape.prices
     sid_last: dict[int, int] = {}
 
     def record_top(mid: int, t: int, b: _Book) -> None:
-        yes_p, yes_q = _best(b.levels[YES])
-        no_p, no_q = _best(b.levels[NO])
+        yes, no = b.levels
+        yes_p = max(yes) if yes else -1
+        no_p = max(no) if no else -1
         b.top = BookTop(
             t,
             None if yes_p < 0 else yes_p,
-            None if yes_p < 0 else yes_q,
+            None if yes_p < 0 else yes[yes_p],
             None if no_p < 0 else ONE_E4 - no_p,
-            None if no_p < 0 else no_q,
+            None if no_p < 0 else no[no_p],
             valid=b.valid,
         )
         strategy.book(names[mid], b.top)
-        tape.top_times[mid].append(t)
-        tape.top_yes[mid].append(yes_p)
-        tape.top_no[mid].append(no_p)
-        tape.top_valid[mid].append(b.valid)
-        tape.top_sid[mid].append(b.sid)
-
-    def set_level(mid: int, leg: int, price: int, qty: int, t: int) -> None:
-        key = (mid, leg, price)
-        ts = level_times.get(key)
-        if ts is None:
-            level_times[key] = [t]
-            level_qty[key] = [qty]
-            p = prices.setdefault((mid, leg), [])
-            p.append(price)
-            p.sort()
-        elif ts[-1] == t:
-            level_qty[key][-1] = qty
-        else:
-            ts.append(t)
-            level_qty[key].append(qty)
+        tape.entry(mid, t, b.levels, b.valid, b.sid)
 
     def decide(mid: int, t: int) -> None:
         b = books.get(mid)
@@ -321,7 +349,7 @@ def prepare(
                 if b.snapshot_key != key:
                     for leg in (YES, NO):
                         for p in b.levels[leg]:
-                            set_level(mid, leg, p, 0, t)
+                            tape.change((mid, leg, p))
                     b.levels = ({}, {})
                     b.snapshot_key = key
                     b.valid = True
@@ -338,8 +366,7 @@ def prepare(
                     lv[p] = q
                 else:
                     lv.pop(p, None)
-                    q = 0
-                set_level(mid, leg, p, q, t)
+                tape.change((mid, leg, p))
             last = j + 1 >= n or kinds[j + 1] != _BOOK or times[j + 1] != t
             if last or b_market[rows[j + 1]] != b_market[i]:
                 record_top(mid, t, b)
@@ -377,6 +404,20 @@ def prepare(
     ]
     settled = outcomes(market_rows, data["official"], index)
     start, end = (times[0], times[-1]) if times else (0, 0)
+    yes = [settled[m].yes_e4 if m in settled else None for m in names]
+    closes_ns = [c if c is not None else end for c in tape.close_ns]
+    series_names = sorted(set(series))
     return Prepared(
-        Path(path), Decisions(*arrays), tape, schedules, series, params, settled, start, end
+        Path(path),
+        Decisions(*arrays),
+        tape.build(),
+        schedules,
+        series,
+        params,
+        settled,
+        start,
+        end,
+        yes_e4=np.asarray([-1 if y is None else y for y in yes], dtype=np.int64),
+        settle_ns=np.asarray(closes_ns, dtype=np.int64),
+        series_id=np.asarray([series_names.index(x) for x in series], dtype=np.int64),
     )

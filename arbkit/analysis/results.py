@@ -11,8 +11,8 @@ against that (worse prices, depth gone, no fill), so ``gross = edge − latency_
 
 The 15-minute series: net PnL per UTC quarter hour over the sessions' span (empty windows
 count as 0); ``sharpe_15m`` is its mean over its standard deviation (per window, not
-annualised); ``max_drawdown`` the largest fall of cumulative net PnL from a running peak
-(starting at 0).
+annualised); ``max_drawdown`` the largest fall of cumulative net PnL, taken at each settlement
+time, from a running peak (starting at 0).
 """
 
 from __future__ import annotations
@@ -51,40 +51,14 @@ def settle(prepared: Sequence[Prepared], orders: Sequence[Orders]) -> Settled:
     for prep, o in zip(prepared, orders, strict=True):
         d = prep.decisions
         mids, sides = d.market[o.index], d.side[o.index]
-        yes = np.array(
-            [
-                -1 if (x := prep.outcomes.get(m)) is None or x.yes_e4 is None else x.yes_e4
-                for m in (prep.tape.markets[i] for i in mids.tolist())
-            ],
-            dtype=np.int64,
-        )
-        payoff = np.where(yes < 0, -1, np.where(sides == YES, yes, ONE_E4 - yes))
-        close = np.array(
-            [prep.tape.close_ns[i] or prep.end_ns for i in mids.tolist()], dtype=np.int64
-        )
-        payoffs.append(payoff)
-        times.append(np.maximum(close, o.arrival_ns))
+        yes = prep.yes_e4[mids]
+        payoffs.append(np.where(yes < 0, -1, np.where(sides == YES, yes, ONE_E4 - yes)))
+        times.append(np.maximum(prep.settle_ns[mids], o.arrival_ns))
     return Settled(list(prepared), list(orders), payoffs, times)
 
 
 def _cat(parts: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
-def _windows(s: Settled, t: I64, pnl: I64) -> F64:
-    """Net PnL (e4) per 15-minute window over the sessions' span."""
-    first = min(p.start_ns for p in s.prepared) // WINDOW_NS
-    last = max(max(p.end_ns for p in s.prepared), int(t.max()) if len(t) else 0) // WINDOW_NS
-    out = np.zeros(int(last - first + 1), dtype=np.float64)
-    np.add.at(out, (t // WINDOW_NS - first).astype(np.int64), pnl.astype(np.float64))
-    return out
-
-
-def _drawdown(equity: F64) -> float:
-    if len(equity) == 0:
-        return 0.0
-    peak = np.maximum.accumulate(np.concatenate(([0.0], equity)))[1:]
-    return float(np.max(peak - equity, initial=0.0))
 
 
 def gross_e4(s: Settled) -> int:
@@ -95,9 +69,32 @@ def gross_e4(s: Settled) -> int:
     return int(np.where(payoff >= 0, filled * payoff - cost, 0).sum())
 
 
-def summary(s: Settled, reference: Settled) -> dict[str, Any]:
-    """The setting's summary (money in dollars; see the module doc); ``reference``: the same
-    threshold with no latency."""
+@dataclass
+class Partial:
+    """What a setting made on some sessions, in sums that add across sessions (`combine`):
+    a sweep's worker returns one per session and setting, small enough to send anywhere."""
+
+    orders: int
+    trades: int
+    contracts: int
+    settled_contracts: int
+    settled_trades: int
+    winning_trades: int
+    gross_e4: int
+    fees_e4: int
+    edge_signal_e4: int
+    """Σ the decisions' edge × contracts filled, over settled fills."""
+    reference_gross_e4: int
+    """Gross PnL of the same threshold with no latency."""
+    settle_ns: I64
+    """Distinct settlement times, ascending, with the net PnL settled at each."""
+    net_e4: I64
+    start_ns: int
+    end_ns: int
+
+
+def partial(s: Settled, reference: Settled) -> Partial:
+    """The sums of one setting's orders (``reference``: the same threshold, no latency)."""
     filled = _cat([o.filled for o in s.orders])
     cost = _cat([o.cost_e4 for o in s.orders])
     fee = _cat([o.fee_e4 for o in s.orders])
@@ -109,38 +106,93 @@ def summary(s: Settled, reference: Settled) -> dict[str, Any]:
     ok = payoff >= 0
     gross = np.where(ok, filled * payoff - cost, 0)
     net = gross - np.where(ok, fee, 0)
-    edge = gross_e4(reference)
     traded = filled > 0
-    contracts = int(filled.sum())
-    settled_contracts = int(filled[ok].sum())
+    times, where = np.unique(t[traded & ok], return_inverse=True)
+    by_time = np.bincount(where.reshape(-1), net[traded & ok], minlength=len(times))
+    return Partial(
+        orders=len(filled),
+        trades=int(traded.sum()),
+        contracts=int(filled.sum()),
+        settled_contracts=int(filled[ok].sum()),
+        settled_trades=int((traded & ok).sum()),
+        winning_trades=int((traded & ok & (net > 0)).sum()),
+        gross_e4=int(gross.sum()),
+        fees_e4=int(fee[ok].sum()),
+        edge_signal_e4=int((edge_sig * filled)[ok].sum()),
+        reference_gross_e4=gross_e4(reference),
+        settle_ns=times.astype(np.int64),
+        net_e4=by_time.astype(np.int64),
+        start_ns=min((p.start_ns for p in s.prepared), default=0),
+        end_ns=max((p.end_ns for p in s.prepared), default=0),
+    )
+
+
+def _windows(parts: Sequence[Partial], t: I64, net: I64) -> F64:
+    """Net PnL (e4) per 15-minute window over the sessions' span."""
+    first = min(p.start_ns for p in parts) // WINDOW_NS
+    last = max(max(p.end_ns for p in parts), int(t.max()) if len(t) else 0) // WINDOW_NS
+    out = np.zeros(int(last - first + 1), dtype=np.float64)
+    np.add.at(out, (t // WINDOW_NS - first).astype(np.int64), net.astype(np.float64))
+    return out
+
+
+def _drawdown(net_by_time: I64) -> float:
+    """Largest fall of cumulative PnL from its running peak (starting at 0)."""
+    equity = np.cumsum(net_by_time).astype(np.float64)
+    if len(equity) == 0:
+        return 0.0
+    peak = np.maximum.accumulate(np.concatenate(([0.0], equity)))[1:]
+    return float(np.max(peak - equity, initial=0.0))
+
+
+def combine(parts: Sequence[Partial]) -> dict[str, Any]:
+    """The summary row of a setting from its parts (money in dollars; see the module doc)."""
+    t = _cat([p.settle_ns for p in parts])
+    net_t = _cat([p.net_e4 for p in parts])
     order = np.argsort(t, kind="stable")
-    equity = np.cumsum(net[order]).astype(np.float64)
-    windows = _windows(s, t, net)
+    times, where = np.unique(t[order], return_inverse=True)
+    by_time = np.bincount(where.reshape(-1), net_t[order], minlength=len(times))
+    windows = _windows(parts, t, net_t)
     std = float(windows.std()) if len(windows) > 1 else 0.0
-    trades = int(traded.sum())
-    settled_trades = traded & ok
+
+    def total(name: str) -> int:
+        return sum(int(getattr(p, name)) for p in parts)
+
+    gross, fees, settled = total("gross_e4"), total("fees_e4"), total("settled_contracts")
+    edge, trades = total("reference_gross_e4"), total("settled_trades")
+    net = gross - fees
     return {
-        "orders": len(filled),
-        "trades": trades,
-        "contracts": contracts,
-        "unsettled_contracts": contracts - settled_contracts,
-        "gross_pnl_dollars": float(gross.sum()) / DOLLAR,
-        "fees_dollars": float(fee[ok].sum()) / DOLLAR,
-        "net_pnl_dollars": float(net.sum()) / DOLLAR,
+        "orders": total("orders"),
+        "trades": total("trades"),
+        "contracts": total("contracts"),
+        "unsettled_contracts": total("contracts") - settled,
+        "gross_pnl_dollars": gross / DOLLAR,
+        "fees_dollars": fees / DOLLAR,
+        "net_pnl_dollars": net / DOLLAR,
         "edge_pnl_dollars": edge / DOLLAR,
-        "latency_cost_dollars": (edge - int(gross.sum())) / DOLLAR,
-        "hit_rate": float((net[settled_trades] > 0).mean()) if settled_trades.any() else None,
-        "mean_edge_signal": (
-            float((edge_sig * filled)[ok].sum()) / settled_contracts / DOLLAR
-            if settled_contracts
-            else None
-        ),
-        "mean_edge_realised": (
-            float(net.sum()) / settled_contracts / DOLLAR if settled_contracts else None
-        ),
+        "latency_cost_dollars": (edge - gross) / DOLLAR,
+        "hit_rate": total("winning_trades") / trades if trades else None,
+        "mean_edge_signal": total("edge_signal_e4") / settled / DOLLAR if settled else None,
+        "mean_edge_realised": net / settled / DOLLAR if settled else None,
         "sharpe_15m": float(windows.mean()) / std if std > 0 else None,
-        "max_drawdown_dollars": _drawdown(equity) / DOLLAR,
+        "max_drawdown_dollars": _drawdown(by_time.astype(np.int64)) / DOLLAR,
     }
+
+
+def summary(s: Settled, reference: Settled) -> dict[str, Any]:
+    """The setting's summary row (``reference``: the same threshold with no latency)."""
+    return combine([partial(s, reference)])
+
+
+def windows(s: Settled) -> pl.DataFrame:
+    """Net PnL per UTC quarter hour (by settlement time) over the sessions' span."""
+    part = partial(s, s)
+    pnl = _windows([part], part.settle_ns, part.net_e4)
+    first = part.start_ns // WINDOW_NS * WINDOW_NS
+    starts = first + np.arange(len(pnl), dtype=np.int64) * WINDOW_NS
+    return pl.DataFrame({"window_ns": starts, "net_dollars": pnl / DOLLAR}).with_columns(
+        (pl.col("window_ns") // 1000).cast(pl.Datetime("us", "UTC")).alias("window")
+    )
 
 
 def fill_log(s: Settled) -> pl.DataFrame:
@@ -198,10 +250,12 @@ def fill_log(s: Settled) -> pl.DataFrame:
 
 
 def equity(s: Settled) -> pl.DataFrame:
-    """Cumulative PnL at each settlement (``time``), with and without fees, and drawdown."""
+    """Cumulative PnL at each settlement time (``time``), with and without fees, and drawdown."""
     log = fill_log(s).filter(pl.col("net_e4").is_not_null() & (pl.col("filled") > 0))
     return (
-        log.sort("settle_ns")
+        log.group_by("settle_ns")
+        .agg(pl.col("gross_e4", "net_e4").sum())
+        .sort("settle_ns")
         .select(
             "settle_ns",
             ((pl.col("settle_ns") // 1000).cast(pl.Datetime("us", "UTC"))).alias("time"),

@@ -23,9 +23,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from arbkit.analysis.decisions import prepare
-from arbkit.analysis.fills import Orders, simulate
+from arbkit.analysis.fills import Arrivals, arrive, fill
 from arbkit.analysis.latency_models import Latency, draw_latencies, recorded_samples
-from arbkit.analysis.results import Settled, settle, summary
+from arbkit.analysis.results import Partial, Settled, combine, partial, settle
 from arbkit.core.fixed import KALSHI_PRICE_SCALE
 from arbkit.core.storage import Session
 from arbkit.strategy.signals import SignalParams
@@ -41,9 +41,11 @@ class Setting:
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One chunk of a sweep: what a worker needs, all picklable."""
+    """One session and a chunk of settings: what a worker needs, all picklable."""
 
-    paths: tuple[str, ...]
+    path: str
+    session: int
+    """The session's position in the sweep (it seeds the latency draws)."""
     settings: tuple[Setting, ...]
     params: SignalParams
     """The strategy's parameters; ``threshold_e4`` the sweep's lowest."""
@@ -63,49 +65,66 @@ def session_path(session: SessionLike) -> str:
 class Runner:
     """Prepared sessions and their recorded latency samples: runs settings on them."""
 
-    def __init__(self, paths: Sequence[str], params: SignalParams, latency: Latency) -> None:
+    def __init__(
+        self, paths: Sequence[str], params: SignalParams, latency: Latency, *, first: int = 0
+    ) -> None:
+        """``first``: the position of ``paths[0]`` among the sweep's sessions."""
         self.latency = latency
+        self.first = first
         self._references: dict[int, Settled] = {}
+        self._arrivals: dict[tuple[int, ...], list[Arrivals]] = {}
         self.prepared = [prepare(p, params) for p in paths]
         self.samples = [
             {dist: recorded_samples(Session(p), dist) for dist in latency.distributions}
             for p in paths
         ]
 
-    def _run(self, threshold: int, latency: Latency, seed: Sequence[int]) -> Settled:
-        orders: list[Orders] = []
-        for k, (prep, samples) in enumerate(zip(self.prepared, self.samples, strict=True)):
-            dec, order = draw_latencies(latency, samples, prep.decisions.n, (*seed, k))
-            orders.append(simulate(prep, threshold, dec, order))
+    def _run(self, threshold: int, latency: Latency, seed: tuple[int, ...]) -> Settled:
+        """A threshold under one latency draw (the draw and the book checks on arrival are
+        made once per draw and shared by every threshold)."""
+        arrivals = self._arrivals.get(seed)
+        if arrivals is None:
+            arrivals = self._arrivals[seed] = []
+            for k, (prep, samples) in enumerate(zip(self.prepared, self.samples, strict=True)):
+                key = (*seed, self.first + k)
+                dec, order = draw_latencies(latency, samples, prep.decisions.n, key)
+                arrivals.append(arrive(prep, dec, order))
+        orders = [fill(p, a, threshold) for p, a in zip(self.prepared, arrivals, strict=True)]
         return settle(self.prepared, orders)
 
     def run(self, setting: Setting, seed: int) -> Settled:
         """One setting (latency draws seeded by the seed and the latency value)."""
         latency = self.latency.with_offset_ms(setting.latency_ms)
+        if latency == Latency():
+            return self.reference(setting.threshold_e4)
         return self._run(setting.threshold_e4, latency, (seed, round(setting.latency_ms * 1000)))
 
     def reference(self, threshold_e4: int) -> Settled:
         """The threshold with no latency (the edge a setting's latency cost is taken from)."""
         ref = self._references.get(threshold_e4)
         if ref is None:
-            ref = self._references[threshold_e4] = self._run(threshold_e4, Latency(), (0,))
+            ref = self._references[threshold_e4] = self._run(threshold_e4, Latency(), ())
         return ref
 
-    def row(self, setting: Setting, seed: int) -> tuple[dict[str, Any], Settled]:
-        """A setting's summary row (`results.summary`) and its orders."""
+    def partial(self, setting: Setting, seed: int) -> tuple[Partial, Settled]:
+        """A setting's sums (`results.partial`) and its orders."""
         settled = self.run(setting, seed)
-        out = {
-            "threshold": setting.threshold_e4 / KALSHI_PRICE_SCALE,
-            "latency_ms": setting.latency_ms,
-            **summary(settled, self.reference(setting.threshold_e4)),
-        }
-        return out, settled
+        return partial(settled, self.reference(setting.threshold_e4)), settled
 
 
-def run_task(task: Task) -> list[dict[str, Any]]:
-    """A worker's job: load the sessions once, run the chunk's settings."""
-    runner = Runner(task.paths, task.params, task.latency)
-    return [runner.row(s, task.seed)[0] for s in task.settings]
+def row(setting: Setting, parts: Sequence[Partial]) -> dict[str, Any]:
+    """A setting's summary row over the sessions its parts come from."""
+    return {
+        "threshold": setting.threshold_e4 / KALSHI_PRICE_SCALE,
+        "latency_ms": setting.latency_ms,
+        **combine(parts),
+    }
+
+
+def run_task(task: Task) -> list[tuple[Setting, Partial]]:
+    """A worker's job: load the session once, run the chunk's settings on it."""
+    runner = Runner([task.path], task.params, task.latency, first=task.session)
+    return [(s, runner.partial(s, task.seed)[0]) for s in task.settings]
 
 
 def _chunks(items: Sequence[Setting], n: int) -> Iterator[tuple[Setting, ...]]:
@@ -115,7 +134,7 @@ def _chunks(items: Sequence[Setting], n: int) -> Iterator[tuple[Setting, ...]]:
 
 
 def settings(thresholds: Sequence[float], latencies_ms: Sequence[float]) -> list[Setting]:
-    """Every (threshold, latency) pair; raises ValueError on an empty list or a negative
+    """Every distinct (threshold, latency) pair; raises ValueError on an empty list or a negative
     latency."""
     if not thresholds or not latencies_ms:
         msg = "a sweep needs at least one threshold and one latency"
@@ -124,7 +143,8 @@ def settings(thresholds: Sequence[float], latencies_ms: Sequence[float]) -> list
     if bad:
         msg = f"latencies must be zero or more milliseconds, got {bad}"
         raise ValueError(msg)
-    return [Setting(threshold_e4(t), float(ms)) for t in thresholds for ms in latencies_ms]
+    grid = [Setting(threshold_e4(t), float(ms)) for t in thresholds for ms in latencies_ms]
+    return list(dict.fromkeys(grid))
 
 
 def sweep(
@@ -145,7 +165,8 @@ def sweep(
 
     ``executor``: any `concurrent.futures.Executor` (a Dask ``client.get_executor()`` too);
     never shut down here. Without one, a local process pool is created and shut down.
-    ``chunks``: tasks to split the settings into (default: the pool's workers, or 4).
+    ``chunks``: tasks to split the settings into per session (default: enough for the
+    pool's workers, or 4 tasks in all). Each task replays its one session once.
     """
     grid = settings(thresholds, latencies_ms)
     paths = tuple(session_path(s) for s in sessions)
@@ -155,24 +176,32 @@ def sweep(
     base = replace(params or SignalParams(), threshold_e4=min(s.threshold_e4 for s in grid))
     lat = latency or Latency()
     own = executor is None
-    workers = min(os.cpu_count() or 1, chunks or len(grid))
-    n = chunks or (workers if own else 4)
-    tasks = [Task(paths, c, base, lat, seed) for c in _chunks(grid, n)]
+    workers = os.cpu_count() or 1
+    per_session = chunks or max(1, math.ceil((workers if own else 4) / len(paths)))
+    tasks = [
+        Task(path, k, c, base, lat, seed)
+        for k, path in enumerate(paths)
+        for c in _chunks(grid, per_session)
+    ]
     pool: Executor = executor or ProcessPoolExecutor(
         max_workers=min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn")
     )
-    rows: list[dict[str, Any]] = []
+    parts: dict[Setting, list[Partial]] = {s: [] for s in grid}
     try:
-        futures: list[Future[list[dict[str, Any]]]] = [pool.submit(run_task, t) for t in tasks]
+        futures: list[Future[list[tuple[Setting, Partial]]]] = [
+            pool.submit(run_task, t) for t in tasks
+        ]
         with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
-            job = bar.add_task("backtest sweep", total=len(grid))
+            job = bar.add_task("backtest sweep", total=len(grid) * len(paths))
             for done in as_completed(futures):
                 chunk = done.result()
-                rows.extend(chunk)
+                for setting, part in chunk:
+                    parts[setting].append(part)
                 bar.advance(job, len(chunk))
     finally:
         if own:
             pool.shutdown(cancel_futures=True)
+    rows = [row(s, parts[s]) for s in grid]
     return pl.DataFrame(rows, infer_schema_length=None).sort(
         "threshold", "latency_ms", maintain_order=True
     )

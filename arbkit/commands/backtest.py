@@ -24,15 +24,15 @@ from arbkit.core.storage import Session
 
 HELP = "threshold x latency sweep over recorded sessions: table and plots"
 COLUMNS = (
-    ("threshold", "threshold $"),
-    ("latency_ms", "latency ms"),
+    ("threshold", "thr $"),
+    ("latency_ms", "ms"),
     ("trades", "trades"),
-    ("contracts", "contracts"),
+    ("contracts", "contr."),
     ("gross_pnl_dollars", "gross $"),
     ("fees_dollars", "fees $"),
     ("net_pnl_dollars", "net $"),
-    ("latency_cost_dollars", "latency cost $"),
-    ("hit_rate", "hit rate"),
+    ("latency_cost_dollars", "lat. cost $"),
+    ("hit_rate", "hit"),
     ("max_drawdown_dollars", "max DD $"),
 )
 
@@ -70,8 +70,8 @@ def _cell(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1 else f"{value:,.2f}"
-    return str(value)
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def render(table: pl.DataFrame, console: Console) -> None:
@@ -109,6 +109,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"rows": table.to_dicts(), "out": str(out)}))
     else:
-        render(table, Console())
+        render(table, Console(width=max(Console().width, 110)))
         print(f"figures in {out}")
     return 0
