@@ -47,6 +47,7 @@ def run(hours: float | None = None) -> list[dict[str, object]]:
         wall, cpu = time.perf_counter(), time.process_time()
         path = generate(config)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the decode
         frames, decode_s = _decode_all(path)
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     virtual = hours * 3600
@@ -57,8 +58,8 @@ def run(hours: float | None = None) -> list[dict[str, object]]:
             "unit": "",
             "target": "",
             "note": (
-                f"{frames:,} raw frames, {size / 1e6:.0f} MB on disk, peak RSS "
-                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+                f"{frames:,} raw frames, {size / 1e6:.0f} MB on disk, peak RSS of the "
+                f"generation {rss_mib:.0f} MiB"
             ),
         },
         {
