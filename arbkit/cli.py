@@ -24,12 +24,10 @@ COMMANDS: dict[str, str | None] = {
     "brti": "brti",
     "check": "check",
     "report": "report",
-    "backtest": None,
+    "backtest": "backtest",
     "demo": "demo",
 }
-PLANNED: dict[str, str] = {
-    "backtest": "threshold x latency sweep over recorded sessions",
-}
+PLANNED: dict[str, str] = {}
 """What the commands that are not built yet will do (shown in --help)."""
 
 EXIT_USAGE = 2
