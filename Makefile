@@ -13,15 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# The demo records a minute of the embedded world, writes the latency report of that session
-# (the newest under data/recordings) and says which notebook to open next.
+# The demo records a minute of the embedded world, writes that session's latency report beside
+# it and says which notebook to open next.
 demo: $(STAMP)
 	$(BIN)/arbkit demo
-	@session=$$(ls -td data/recordings/*/ | head -n 1); session=$${session%/}; \
-	$(BIN)/arbkit report "$$session" && \
-	echo "" && \
-	echo "next: $(BIN)/jupyter lab notebooks/   and open notebooks/02_rest_vs_websocket.ipynb" && \
-	echo "      (set SESSIONS = \"$$session\" in its parameters cell; data/sample is the default)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check arbkit tests bench notebooks
