@@ -2,7 +2,8 @@
 
 Runs the live pipeline for ``--seconds`` (on the embedded world by default, ``--faults`` and
 ``--seed`` as `arbkit sim`), prints a pass/fail table (``--json``: one object with every
-check's name, passed, figure and threshold) and exits 0 only when every check passes.
+check's name, passed, figure and threshold, and whether all passed) and exits 0 only when
+every check passes.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ async def _check(args: argparse.Namespace, out: Path) -> int:
             print(f"checking {env.env} for {args.seconds:g} s ...", file=sys.stderr)
         checks = await run_checks(config, env, args.seconds)
     if args.json:
-        body = {"checks": [c.to_json() for c in checks]}
+        body = {"passed": all(c.passed for c in checks), "checks": [c.to_json() for c in checks]}
         sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(format_checks(checks))
