@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from arbkit.core.errors import ArbkitError
 from arbkit.core.events import (
@@ -60,14 +60,17 @@ class Check:
 
 
 def judge(name: str, figure: float | None, rule: Rule, threshold: float, detail: str) -> Check:
-    """A `Check` from a figure and its threshold."""
-    if figure is None:
+    """A `Check` from a figure and its threshold (both kept as floats, so ``--json`` gives
+    one number type)."""
+    value = None if figure is None else float(figure)
+    limit = float(threshold)
+    if value is None:
         passed = False
     elif rule is Rule.AT_MOST:
-        passed = figure <= threshold
+        passed = value <= limit
     else:
-        passed = figure >= threshold
-    return Check(name, passed, figure, threshold, rule, detail)
+        passed = value >= limit
+    return Check(name, passed, value, limit, rule, detail)
 
 
 @dataclass(frozen=True)
@@ -85,27 +88,51 @@ class Thresholds:
 SPOT = "spot"
 """The group of every spot venue's stream in `COUNTED`."""
 
-# Event counts that must be zero: check name -> (stream or `SPOT`, event kinds).
-COUNTED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "kalshi_ws_gaps": (KALSHI_WS, ("gap",)),
-    "kalshi_ws_resyncs": (KALSHI_WS, ("resync",)),
-    "kalshi_ws_duplicates": (KALSHI_WS, ("duplicate",)),
-    "kalshi_ws_malformed": (KALSHI_WS, ("malformed",)),
-    "kalshi_ws_errors": (KALSHI_WS, ("error", "rate_limit")),
-    "kalshi_ws_crossed": (KALSHI_WS, ("crossed",)),
-    "kalshi_ws_stale": (KALSHI_WS, ("stale",)),
-    "kalshi_ws_reconnects": (KALSHI_WS, ("reconnect",)),
-    "kalshi_rest_errors": (KALSHI_REST, ("error", "rate_limit")),
-    "spot_gaps": (SPOT, ("gap",)),
-    "spot_resyncs": (SPOT, ("resync",)),
-    "spot_duplicates": (SPOT, ("duplicate",)),
-    "spot_checksum_failures": (SPOT, ("checksum",)),
-    "spot_divergences": (SPOT, ("divergence",)),
-    "spot_crossed": (SPOT, ("crossed",)),
-    "spot_stale": (SPOT, ("stale",)),
-    "spot_malformed": (SPOT, ("malformed",)),
-    "spot_errors": (SPOT, ("error", "rate_limit")),
-    "spot_reconnects": (SPOT, ("reconnect",)),
+
+class Counted(NamedTuple):
+    """An event count that must be zero: ``kinds`` of events on ``group``'s streams."""
+
+    group: str
+    """A stream, or `SPOT` for every spot venue's."""
+    kinds: tuple[str, ...]
+    what: str
+    """What the events are, for a reader of the table."""
+
+
+COUNTED: dict[str, Counted] = {
+    "kalshi_ws_gaps": Counted(KALSHI_WS, ("gap",), "sequence gaps (seq jumped)"),
+    "kalshi_ws_resyncs": Counted(
+        KALSHI_WS, ("resync",), "book resyncs (snapshots asked again or resubscribed)"
+    ),
+    "kalshi_ws_duplicates": Counted(
+        KALSHI_WS, ("duplicate",), "repeated frames (seq, trade_id or ticker seen before)"
+    ),
+    "kalshi_ws_malformed": Counted(KALSHI_WS, ("malformed",), "frames that did not parse"),
+    "kalshi_ws_errors": Counted(
+        KALSHI_WS,
+        ("error", "rate_limit"),
+        "error replies (e.g. 17 internal error, 25 buffer overflow, 27 too many requests)",
+    ),
+    "kalshi_ws_crossed": Counted(KALSHI_WS, ("crossed",), "crossed books (YES bid + NO bid >= $1)"),
+    "kalshi_ws_stale": Counted(
+        KALSHI_WS, ("stale",), "books gone stale (no frame or ping for 10.5 s)"
+    ),
+    "kalshi_ws_reconnects": Counted(KALSHI_WS, ("reconnect",), "reconnects"),
+    "kalshi_rest_errors": Counted(
+        KALSHI_REST, ("error", "rate_limit"), "requests failed or answered 429/5xx"
+    ),
+    "spot_gaps": Counted(SPOT, ("gap",), "sequence gaps"),
+    "spot_resyncs": Counted(SPOT, ("resync",), "book resyncs (fresh snapshots)"),
+    "spot_duplicates": Counted(SPOT, ("duplicate",), "repeated frames (dropped)"),
+    "spot_checksum_failures": Counted(SPOT, ("checksum",), "book checksum mismatches"),
+    "spot_divergences": Counted(
+        SPOT, ("divergence",), "books that differed from the venue's REST book"
+    ),
+    "spot_crossed": Counted(SPOT, ("crossed",), "crossed books (best bid >= best ask)"),
+    "spot_stale": Counted(SPOT, ("stale",), "books gone stale (no update for 10 s)"),
+    "spot_malformed": Counted(SPOT, ("malformed",), "frames that did not parse"),
+    "spot_errors": Counted(SPOT, ("error", "rate_limit"), "error replies and failed REST requests"),
+    "spot_reconnects": Counted(SPOT, ("reconnect",), "reconnects"),
 }
 
 
@@ -246,10 +273,11 @@ class Observer:
             )
             for venue, delays in sorted(self.spot_delays_ns.items())
         ]
-        for name, (group, kinds) in COUNTED.items():
-            if group == SPOT and not self.venues:
-                continue
-            out.append(self._counted(name, group, kinds))
+        out += [
+            self._counted(name, counted)
+            for name, counted in COUNTED.items()
+            if counted.group != SPOT or self.venues
+        ]
         if self.venues:
             out.append(
                 judge(
@@ -271,15 +299,18 @@ class Observer:
             )
         return out
 
-    def _counted(self, name: str, group: str, kinds: tuple[str, ...]) -> Check:
-        """A check that ``kinds`` of events never happened on ``group``'s streams; its detail
-        names the venues they happened on."""
+    def _counted(self, name: str, counted: Counted) -> Check:
+        """A check that ``counted``'s events never happened; its detail says what they are,
+        which event kinds of which streams it counts, and (spot) on which venues they came."""
+        group, kinds = counted.group, counted.kinds
         streams = sorted(self.venues) if group == SPOT else [group]
         per = {s: sum(self.events[(s, k)] for k in kinds) for s in streams}
-        n = sum(per.values())
-        what = f"{'spot venue' if group == SPOT else group} events {' or '.join(kinds)}"
-        seen = ", ".join(f"{s} {c}" for s, c in per.items() if c) if group == SPOT else ""
-        return judge(name, n, Rule.AT_MOST, 0, f"{what}: {seen}" if seen else what)
+        where = "spot venues" if group == SPOT else group
+        detail = f"{counted.what} [{' or '.join(kinds)} events on {where}]"
+        seen = ", ".join(f"{s} {c}" for s, c in per.items() if c)
+        if group == SPOT and seen:
+            detail = f"{seen}: {detail}"
+        return judge(name, sum(per.values()), Rule.AT_MOST, 0, detail)
 
 
 def _first_message(stream: str, first: FirstMessage, t: Thresholds) -> list[Check]:
