@@ -52,7 +52,7 @@ def test_a_clean_world_passes_every_check(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_the_table_says_pass_or_fail_per_check(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "--seconds", SECONDS, "--venues", "none"]) == 0
+    assert main(["check", "--seconds", "3", "--venues", "none"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["check", "figure", "threshold", "detail"]
     assert "PASS  kalshi_ws_connected" in out
@@ -189,8 +189,9 @@ RUNS: list[tuple[str, tuple[str, ...], list[Breaks]]] = [
         SECONDS,
         SPOT,
         [
-            # the clock offset is estimated over slow REST
-            breaks("kalshi.slow=1.5", {"kalshi_rest_latency_p99_ms"}, {"kalshi_ws_latency_p99_ms"}),
+            # Every request takes 1.1 s more (the threshold is 1 s), the start's requests too;
+            # the clock offset is estimated over slow REST (the WS latency may fail too).
+            breaks("kalshi.slow=1.1", {"kalshi_rest_latency_p99_ms"}, {"kalshi_ws_latency_p99_ms"}),
             breaks("coinbase.crossed=0.1", {"spot_crossed"}, REPLICA),
         ],
     ),
@@ -218,8 +219,8 @@ RUNS: list[tuple[str, tuple[str, ...], list[Breaks]]] = [
         [breaks("kalshi.error25=500ms", {"kalshi_ws_errors", "kalshi_ws_resyncs"}, KALSHI_BOOKS)],
     ),
     (
-        # Paxos's first REST reconciliation comes 2 s after its connect.
-        "7",
+        # Paxos's first REST reconciliation comes 2-3 s after its connect.
+        "6",
         WITH_PAXOS,
         [
             # Subscribes refused with 17 (resubscribed), 18 or 27 (retried after a backoff): a
