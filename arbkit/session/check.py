@@ -346,8 +346,10 @@ async def run_checks(
     limits: Thresholds | None = None,
     stop: asyncio.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    progress_every: float = 5.0,
 ) -> list[Check]:
-    """Run the pipeline for ``seconds`` (the session goes to ``config.out``), then judge it.
+    """Run the pipeline for ``seconds`` (the session goes to ``config.out``; ``on_progress``
+    every ``progress_every`` seconds), then judge it.
 
     A start that fails (refused key, unreachable host) is itself the verdict: one failed
     ``kalshi_connect`` check saying why.
@@ -359,7 +361,9 @@ async def run_checks(
     except ArbkitError as exc:
         return [judge("kalshi_connect", None, Rule.AT_LEAST, 1, str(exc))]
     async with pipeline:
-        await pipeline.run(seconds, stop=stop, on_progress=on_progress, progress_every=1.0)
+        await pipeline.run(
+            seconds, stop=stop, on_progress=on_progress, progress_every=progress_every
+        )
         return observer.checks(limits)
 
 
