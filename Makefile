@@ -13,12 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# The demo records a minute of the embedded world, writes that session's latency report beside
+# it and says which notebook to open next.
 demo: $(STAMP)
 	$(BIN)/arbkit demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check arbkit tests bench
-	$(BIN)/ruff format --check arbkit tests bench
+	$(BIN)/ruff check arbkit tests bench notebooks
+	$(BIN)/ruff format --check arbkit tests bench notebooks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -35,7 +35,8 @@ from arbkit.core.fixed import format_fixed
 from arbkit.core.sink import NullSink, Sink
 from arbkit.core.storage import SessionWriter
 from arbkit.venues.kalshi.auth import Signer
-from arbkit.venues.kalshi.protocol import BOOK, KalshiProtocol
+from arbkit.venues.kalshi.protocol import KalshiProtocol
+from arbkit.venues.kalshi.vocab import Channel
 from arbkit.venues.kalshi.ws import KalshiFeed
 from bench.bench_sim_kalshi import start_world
 
@@ -258,7 +259,7 @@ async def _loopback(info: dict[str, Any], sink: Sink, seconds: float) -> dict[st
             info["ws_url"],
             signer=Signer.from_credentials(creds),
             markets=tickers,
-            channels=(BOOK,),
+            channels=(Channel.BOOK,),
         )
         stop = asyncio.Event()
         task = asyncio.create_task(feed.run(stop=stop, http=http))
@@ -269,11 +270,13 @@ async def _loopback(info: dict[str, Any], sink: Sink, seconds: float) -> dict[st
                     break
             else:
                 raise RuntimeError("the world's books never arrived")
-            sub = feed.subs[BOOK]
+            sub = feed.subs[Channel.BOOK]
             seq0, wall0, cpu0 = sub.last_seq, time.perf_counter(), time.process_time()
             await asyncio.sleep(seconds)
             seq1, wall1, cpu1 = sub.last_seq, time.perf_counter(), time.process_time()
-            if not all(b.valid for b in feed.books.values()) or sub is not feed.subs.get(BOOK):
+            if not all(b.valid for b in feed.books.values()) or sub is not feed.subs.get(
+                Channel.BOOK
+            ):
                 raise RuntimeError("books went invalid or resubscribed during the benchmark")
         finally:
             stop.set()

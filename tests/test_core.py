@@ -148,16 +148,16 @@ def test_credentials_never_show_the_key_and_errors_name_the_setting(tmp_path: Pa
         assert secret[40:80] not in str(err)
 
 
-def test_backoff_doubles_to_the_cap_with_jitter_and_resets_after_a_healthy_minute() -> None:
+def test_backoff_escalates_until_a_connection_delivers_then_starts_over() -> None:
     b = Backoff(rng=random.Random(1))
-    delays = [b.delay(now=0.0) for _ in range(8)]
-    bases = [1, 2, 4, 8, 16, 30, 30, 30]
+    delays = [b.delay(now=0.0) for _ in range(11)]
+    bases = [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30, 30]
     for d, base in zip(delays, bases, strict=True):
-        assert base * 0.8 <= d <= base * 1.2
-    b.connected(100.0)
-    assert 24 <= b.delay(now=130.0) <= 36  # dropped after 30 s: no reset
-    b.connected(200.0)
-    assert 0.8 <= b.delay(now=261.0) <= 1.2  # healthy for a minute: back to 1 s
+        assert base * 0.8 <= d <= base * 1.2  # jittered, capped
+    assert len(set(delays)) == len(delays)
+    b.healthy()  # a connection delivered its snapshot: the next drop retries at once
+    assert 0.08 <= b.delay(now=100.0) <= 0.12
+    assert 0.16 <= b.delay(now=101.0) <= 0.24  # failing again before delivering: escalates
 
 
 def test_fault_plan_scopes_and_units() -> None:

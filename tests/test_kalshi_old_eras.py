@@ -80,13 +80,13 @@ def test_old_era_deltas_give_the_general_paths_rows_and_events(
 
 def test_the_decoder_follows_the_era_of_the_frames() -> None:
     proto, sink = _run(HEAD)
-    assert proto._decode is kalshi_protocol._decode_frame
+    assert proto._decode is kalshi_protocol.decode_frame
     proto.on_message(_delta(2, "legacy", 40, 5), 10)
-    assert proto._decode is kalshi_protocol._decode_old_frame
+    assert proto._decode is kalshi_protocol.decode_old_frame
     proto.on_message(_delta(3, "transitional", 40, 5), 11)
-    assert proto._decode is kalshi_protocol._decode_old_frame
+    assert proto._decode is kalshi_protocol.decode_old_frame
     proto.on_message(_delta(4, "current", 40, 5), 12)
-    assert proto._decode is kalshi_protocol._decode_frame
+    assert proto._decode is kalshi_protocol.decode_frame
     rows = sink.rows["kalshi_book"][-3:]
     expected = [(4000, 500, 2), (4000, 500, 3), (4000, 500, 4)]
     assert [(r.price_e4, r.qty_e2, r.seq) for r in rows] == expected

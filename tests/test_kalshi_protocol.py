@@ -18,7 +18,8 @@ from arbkit.core.events import (
 )
 from arbkit.core.sink import MemorySink
 from arbkit.venues.kalshi.book import BookInvalidError
-from arbkit.venues.kalshi.protocol import BOOK, ERROR_CODES, KalshiProtocol
+from arbkit.venues.kalshi.protocol import TRADE_ID_MEMORY, KalshiProtocol
+from arbkit.venues.kalshi.vocab import ERROR_CODES, Channel
 from tests.fixtures import real_fixture
 from tests.kalshi_reference import CURRENT_SNAPSHOT, TRANSITION_SNAPSHOT
 
@@ -58,7 +59,7 @@ class Harness:
 
     def __init__(self, **kw: Any) -> None:
         self.sink = MemorySink()
-        kw.setdefault("channels", [BOOK])
+        kw.setdefault("channels", [Channel.BOOK])
         self.p = KalshiProtocol(self.sink, **kw)
         self.t = T0
 
@@ -100,7 +101,7 @@ def book_live(markets: tuple[str, ...] = ("A", "B"), **kw: Any) -> Harness:
     """Connected, subscribed on sid 1, both books snapshotted (seq 1, 2)."""
     h = Harness(markets=markets, **kw)
     h.open()
-    h.subscribed(1, BOOK, 1)
+    h.subscribed(1, Channel.BOOK, 1)
     for i, m in enumerate(markets, start=1):
         h.feed(
             snapshot(i, m, yes=[("0.2000", "10.00"), ("0.2200", "5.00")], no=[("0.7000", "3.00")])
@@ -163,7 +164,7 @@ def test_no_market_channel_subscribe_without_markets_then_add_and_remove() -> No
             "params": {"channels": ["orderbook_delta"], "market_tickers": ["A"]},
         }
     ]
-    h.subscribed(1, BOOK, 9)
+    h.subscribed(1, Channel.BOOK, 9)
     h.p.add_markets(["B", "C"], h.t)
     assert h.sent() == [
         {
@@ -191,7 +192,7 @@ def test_a_removed_markets_late_snapshot_is_ignored_and_forgotten_after_a_minute
     h.sent()
     h.feed(snapshot(3, "A", yes=[("0.2000", "1.00")]))  # in flight before delete_markets
     assert "A" not in h.p.books
-    assert h.p.subs[BOOK].last_seq == 3  # its seq still counts: no gap follows
+    assert h.p.subs[Channel.BOOK].last_seq == 3  # its seq still counts: no gap follows
     h.timer(30)
     h.feed(snapshot(4, "A", yes=[("0.2000", "1.00")]))
     assert "A" not in h.p.books
@@ -206,7 +207,7 @@ def test_markets_added_while_subscribe_in_flight_are_added_after_subscribed() ->
     h.open()
     h.p.add_markets(["B"], h.t)
     assert h.sent() == []
-    h.subscribed(1, BOOK, 4)
+    h.subscribed(1, Channel.BOOK, 4)
     assert h.sent() == [
         {
             "id": 2,
@@ -272,7 +273,7 @@ def test_cockpit_real_frames_ok_replies_consume_seq() -> None:
     p = KalshiProtocol(sink)
     for recv, text in cockpit_frames():
         p.on_message(text, recv)
-    assert p.subs[BOOK].last_seq == 268
+    assert p.subs[Channel.BOOK].last_seq == 268
     assert sink.counters["kalshi_ws"]["gaps"] == 0
     assert len(p.books) == 12
     assert all(b.valid for b in p.books.values())
@@ -286,7 +287,7 @@ def test_cockpit_real_frames_ok_replies_consume_seq() -> None:
         7100,
         3688433,
     )
-    assert p.subs[BOOK].server_markets[-1] == "KXWNBAGAME-26AUG07PHXCONN-PHX"
+    assert p.subs[Channel.BOOK].server_markets[-1] == "KXWNBAGAME-26AUG07PHXCONN-PHX"
 
 
 def test_cockpit_without_ok_frames_shows_gaps() -> None:
@@ -372,7 +373,7 @@ def test_every_wire_era_builds_the_same_exact_book(
 ) -> None:
     h = Harness(markets=["FED-23DEC-T3.00"])
     h.open()
-    h.subscribed(1, BOOK, 2)
+    h.subscribed(1, Channel.BOOK, 2)
     h.feed(dumps({"type": "orderbook_snapshot", "sid": 2, "seq": 1, "msg": snap}))
     h.feed(dumps({"type": "orderbook_delta", "sid": 2, "seq": 2, "msg": dlt}))
     book = h.p.books["FED-23DEC-T3.00"]
@@ -394,7 +395,7 @@ def test_every_wire_era_builds_the_same_exact_book(
 def test_snapshot_with_absent_sides_records_one_reset_row() -> None:
     h = Harness(markets=["A"])
     h.open()
-    h.subscribed(1, BOOK, 1)
+    h.subscribed(1, Channel.BOOK, 1)
     h.feed(snapshot(1, "A", yes=[("0.3000", "1.00")]), snapshot(2, "A"))
     rows = [r for r in h.sink.rows["kalshi_book"] if isinstance(r, KalshiBookRow)]
     assert [(r.side, r.price_e4, r.qty_e2, r.seq) for r in rows] == [
@@ -460,7 +461,7 @@ def test_gap_invalidates_every_book_of_the_sid_and_get_snapshot_repairs() -> Non
     h.sent()
     h.feed(delta(3, "A", "yes", "0.2200", "1.00"), delta(6, "B", "yes", "0.2200", "1.00"))
     (gap,) = h.events("gap")
-    assert (gap.expected, gap.got, gap.subject) == (4, 6, BOOK)
+    assert (gap.expected, gap.got, gap.subject) == (4, 6, Channel.BOOK)
     assert h.count("gaps") == 1
     for m in ("A", "B"):
         assert not h.p.books[m].valid
@@ -503,7 +504,7 @@ def test_resync_escalates_to_resubscribe_then_reconnect() -> None:
             "params": {"channels": ["orderbook_delta"], "market_tickers": ["A", "B"]},
         },
     ]
-    h.subscribed(4, BOOK, 2)
+    h.subscribed(4, Channel.BOOK, 2)
     h.feed(delta(6, "A", "yes", "0.2200", "1.00", sid=1))  # old sid: ignored
     assert h.count("stale_sid") == 1
     assert h.p.reconnect_reason is None
@@ -517,7 +518,7 @@ def test_market_without_snapshot_after_resubscribe_is_dropped() -> None:
     h = book_live(resync_timeout=2.0)
     h.feed(delta(5, "A", "yes", "0.2200", "1.00"))
     h.timer(2.5)
-    h.subscribed(4, BOOK, 2)
+    h.subscribed(4, Channel.BOOK, 2)
     h.sent()
     h.feed(snapshot(1, "A", sid=2, yes=[("0.2000", "1.00")]))
     sent = h.timer(2.5)  # A came back, B never did: the server no longer serves B
@@ -585,7 +586,7 @@ def test_disconnect_invalidates_and_reconnect_resubscribes_the_same_markets() ->
             "params": {"channels": ["orderbook_delta"], "market_tickers": ["A", "B", "C"]},
         }
     ]
-    h.subscribed(3, BOOK, 5)
+    h.subscribed(3, Channel.BOOK, 5)
     h.feed(snapshot(1, "A", sid=5, yes=[("0.2000", "1.00")]))
     assert h.p.books["A"].valid
     assert not h.p.books["B"].valid
@@ -633,10 +634,10 @@ def test_unknown_sid_error_resubscribes() -> None:
     h.sent()
     h.feed(error(2, 7))
     assert [c["cmd"] for c in h.sent()] == ["subscribe"]
-    h.subscribed(3, BOOK, 2)
+    h.subscribed(3, Channel.BOOK, 2)
     h.feed(error(2, 7))  # a late error about the replaced sid changes nothing
     assert h.sent() == []
-    assert h.p.subs[BOOK].sid == 2
+    assert h.p.subs[Channel.BOOK].sid == 2
 
 
 def test_error_on_unsubscribe_is_only_recorded() -> None:
@@ -656,7 +657,7 @@ def test_already_subscribed_adopts_the_servers_sid() -> None:
     h.feed(error(1, 6))
     assert h.sent() == [{"id": 2, "cmd": "list_subscriptions"}]
     h.feed(dumps({"type": "ok", "id": 2, "msg": [{"channel": "orderbook_delta", "sid": 3}]}))
-    assert h.p.server_subscriptions == {3: BOOK}
+    assert h.p.server_subscriptions == {3: Channel.BOOK}
     assert h.sent() == [
         {
             "id": 3,
@@ -709,7 +710,7 @@ def test_market_limit_on_add_drops_those_markets() -> None:
 
 @pytest.mark.parametrize(("code", "kind"), [(8, "error"), (9, "auth")])
 def test_unknown_channel_and_auth_disable_the_channel(code: int, kind: str) -> None:
-    h = Harness(markets=["A"], channels=[BOOK, "cfbenchmarks_value"])
+    h = Harness(markets=["A"], channels=[Channel.BOOK, "cfbenchmarks_value"])
     h.open()
     h.feed(error(2, code))
     assert "cfbenchmarks_value" in h.p.disabled
@@ -717,7 +718,7 @@ def test_unknown_channel_and_auth_disable_the_channel(code: int, kind: str) -> N
     h.p.on_close(h.t, "x")
     resent = [c["params"]["channels"][0] for c in h.open(2)]
     # Unknown channel stays off; an auth refusal is retried on the next (re-signed) connection.
-    assert resent == ([BOOK] if code == 8 else [BOOK, "cfbenchmarks_value"])
+    assert resent == ([Channel.BOOK] if code == 8 else [Channel.BOOK, "cfbenchmarks_value"])
 
 
 def test_rate_limited_command_is_backed_off_then_resent() -> None:
@@ -790,10 +791,10 @@ def test_a_subscribe_answered_twice_unsubscribes_the_older_sid() -> None:
     h = Harness(markets=["A"], command_timeout=5.0)
     h.open()
     (resent,) = h.timer(6)  # no reply in time: the subscribe goes out again as id 2
-    h.subscribed(1, BOOK, 7)  # the late answer to id 1 ...
-    h.subscribed(resent["id"], BOOK, 8)  # ... and the answer to the resend
+    h.subscribed(1, Channel.BOOK, 7)  # the late answer to id 1 ...
+    h.subscribed(resent["id"], Channel.BOOK, 8)  # ... and the answer to the resend
     assert h.sent()[-1] == {"id": 3, "cmd": "unsubscribe", "params": {"sids": [7]}}
-    assert h.p.subs[BOOK].sid == 8
+    assert h.p.subs[Channel.BOOK].sid == 8
 
 
 # ------------------------------------------------------------------------------ malformed
@@ -844,7 +845,7 @@ def test_lost_frame_shows_up_as_a_gap() -> None:
 def test_use_yes_price_books_and_rows() -> None:
     h = Harness(markets=["A"], use_yes_price=True)
     assert h.open()[0]["params"]["use_yes_price"] is True
-    h.subscribed(1, BOOK, 1)
+    h.subscribed(1, Channel.BOOK, 1)
     assert h.events("subscribed")[0].detail == "sid 1 use_yes_price=True"
     h.feed(snapshot(1, "A", yes=[("0.4000", "1.00")], no=[("0.4400", "10.00"), ("0.4600", "2.00")]))
     assert h.quote("A") == (4000, 4400)
@@ -952,12 +953,12 @@ def test_lifecycle_rows_and_rollover_of_followed_series() -> None:
     seen: list[KalshiLifecycleRow] = []
     h = Harness(
         markets=["KXBTC15M-26NOV242300-00"],
-        channels=[BOOK, "market_lifecycle_v2"],
+        channels=[Channel.BOOK, "market_lifecycle_v2"],
         follow_series=["KXBTC15M"],
         on_lifecycle=seen.append,
     )
     h.open()
-    h.subscribed(1, BOOK, 1)
+    h.subscribed(1, Channel.BOOK, 1)
     h.subscribed(2, "market_lifecycle_v2", 7)
     h.sent()
     h.feed(lifecycle("KXBTC15M-26NOV242315-15", "created", open_ts=1795040100, close_ts=1795041000))
@@ -986,3 +987,90 @@ def test_lifecycle_rows_and_rollover_of_followed_series() -> None:
         ("settled", None, None, "yes"),
     ]
     assert json.loads(seen[0].detail)["close_ts"] == 1795041000
+
+
+# ------------------------------------------------------------------------------ liveness
+
+
+def test_a_silent_connection_marks_the_books_stale_before_the_reconnect() -> None:
+    """No frame and no ping (Kalshi pings every 10 s): the books stop being vouched for once
+    a ping is overdue, long before the 25 s watchdog; frames resuming with seq unbroken
+    make them fresh again, and a new connection's snapshots recover them after a reconnect."""
+    h = book_live()
+    h.timer(5.0)
+    h.p.on_ping(h.t)  # a ping alone keeps the books valid
+    h.timer(9.0)
+    assert set(h.p.valid_books()) == {"A", "B"}
+    assert not h.events("stale")
+    h.timer(3.0)  # 12 s since the ping: overdue
+    (stale,) = h.events("stale")
+    assert "no frame or ping" in stale.detail
+    assert h.p.valid_books() == {}
+    assert h.quote("A") is None
+    assert h.count("stale") == 1
+    h.timer(5.0)
+    assert len(h.events("stale")) == 1  # flagged once per silence
+    h.feed(delta(3, "A", "yes", "0.2200", "1.00"))  # the stall ends, nothing was lost
+    assert set(h.p.valid_books()) == {"A", "B"}
+    (recovered,) = h.events("recovered")
+    assert "frames resumed" in recovered.detail
+    assert h.quote("A") == (2200, 3000)
+
+    h.timer(12.0)
+    assert h.p.valid_books() == {}
+    h.p.on_close(h.t, "silent for 25 s")
+    h.open(2)
+    h.subscribed(2, Channel.BOOK, 5)
+    h.feed(snapshot(1, "A", yes=[("0.2100", "1.00")], sid=5))
+    assert set(h.p.valid_books()) == {"A"}
+    assert h.events("recovered")[1].detail.startswith("snapshot on a new connection")
+
+
+def test_trades_and_tickers_without_seq_drop_repeated_frames() -> None:
+    h = Harness(markets=["A"], channels=[Channel.TRADE, Channel.TICKER])
+    h.open()
+    h.subscribed(1, Channel.TRADE, 1)
+    h.subscribed(2, Channel.TICKER, 2)
+
+    def trade(trade_id: str) -> str:
+        msg = {"trade_id": trade_id, "market_ticker": "A", "yes_price_dollars": "0.4200"}
+        msg |= {"count_fp": "3.00", "taker_side": "yes", "ts": 1795039200, "ts_ms": 1795039200500}
+        return dumps({"type": "trade", "sid": 1, "msg": msg})
+
+    ticker = dumps(
+        {
+            "type": "ticker",
+            "sid": 2,
+            "msg": {"market_ticker": "A", "price_dollars": "0.4200", "ts_ms": 1795039200500},
+        }
+    )
+    h.feed(trade("t1"), trade("t1"), trade("t2"), ticker, ticker)
+    assert [r.trade_id for r in h.sink.rows["kalshi_trades"]] == ["t1", "t2"]
+    assert len(h.sink.rows["kalshi_ticker"]) == 1
+    assert h.count("duplicates") == 2
+    assert [e.subject for e in h.events("duplicate")] == ["trade", "ticker"]
+    h.feed(ticker.replace("0.4200", "0.4300"))  # a new value is not a duplicate
+    assert len(h.sink.rows["kalshi_ticker"]) == 2
+
+
+def test_trade_id_memory_is_bounded() -> None:
+    h = Harness(markets=["A"], channels=[Channel.TRADE])
+    h.open()
+    h.subscribed(1, Channel.TRADE, 1)
+    for i in range(TRADE_ID_MEMORY + 50):
+        msg = {"trade_id": f"t{i}", "market_ticker": "A", "yes_price_dollars": "0.4200"}
+        h.p.on_message(dumps({"type": "trade", "sid": 1, "msg": msg | {"count_fp": "1.00"}}), i)
+    assert len(h.p._trade_ids) == TRADE_ID_MEMORY
+
+
+def test_a_connection_has_delivered_once_a_snapshot_arrived() -> None:
+    """What resets the reconnect backoff (`runner.Delivering`): a subscribe alone does not."""
+    h = Harness(markets=["A"])
+    h.open()
+    h.subscribed(1, Channel.BOOK, 1)
+    assert not h.p.delivered()
+    h.feed(snapshot(1, "A", yes=[("0.2000", "1.00")]))
+    assert h.p.delivered()
+    h.p.on_close(h.t, "dropped")
+    h.open(2)
+    assert not h.p.delivered()

@@ -31,6 +31,7 @@ from arbkit.venues.kalshi.rest import (
     KalshiNotFoundError,
     KalshiRest,
     KalshiServerError,
+    api_error,
     parse_orderbook,
 )
 from tests.fixtures import real_fixture
@@ -75,10 +76,15 @@ class Stub:
     public_key: rsa.RSAPublicKey | None = None
     requests: list[web.Request] = field(default_factory=list)
     failing_series: set[str] = field(default_factory=set)
+    retry_after: str | None = None
+    """A ``Retry-After`` header for scripted 429s (Kalshi sends none; a proxy might)."""
 
     def _error(self, status: int, code: str, message: str) -> web.Response:
         body = {"error": {"code": code, "message": message, "details": "stub"}}
-        return web.json_response(body, status=status)
+        response = web.json_response(body, status=status)
+        if status == 429 and self.retry_after is not None:
+            response.headers["Retry-After"] = self.retry_after
+        return response
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -499,4 +505,19 @@ async def test_error_events_carry_the_server_message(stub: Stub, base_url: str) 
     async with fast_client(base_url, sink=sink) as client:
         await client.series("KXBTC")
     (event,) = [e for e in sink.rows["events"] if isinstance(e, EventRow)]
-    assert event.detail.startswith("HTTP 429 (stub_failure: scripted 429); retry in ")
+    assert event.detail.startswith("HTTP 429 (stub_failure: scripted 429 (stub)); retry in ")
+
+
+def test_errors_carry_the_servers_details_and_the_ticker_hint_only_for_ticker_paths() -> None:
+    error = {"code": "bad_request", "message": "bad request", "details": "invalid status filter"}
+    body = json.dumps({"error": error}).encode()
+    err = api_error(400, "/markets", body)
+    assert "invalid status filter" in str(err)
+    assert err.details == "invalid status filter"
+    assert "check the ticker" not in str(err)
+    missing = json.dumps({"error": {"code": "not_found", "message": "not found"}}).encode()
+    assert "check the ticker" in str(api_error(404, "/markets/KXBTC15M-X/orderbook", missing))
+    assert "check the ticker" in str(api_error(404, "/series/KXNOPE", missing))
+    other = str(api_error(404, "/exchange/status", missing))
+    assert "check the ticker" not in other
+    assert "/trade-api/v2" in other

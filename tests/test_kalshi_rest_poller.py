@@ -132,6 +132,43 @@ async def test_run_keeps_cadence_and_backs_off(stub: Stub, client: KalshiRest) -
     assert [g >= low for g, low in zip(gaps, (0.04, 0.08, 0.16), strict=False)] == [True] * 3, gaps
 
 
+async def test_a_failing_market_backs_off_alone_and_polls_record_their_slot(
+    stub: Stub, client: KalshiRest
+) -> None:
+    """One market's 429 (told to wait 1 s) or 5xx used to back off the whole round; now the
+    others keep their cadence, the 429 waits what it was told, the 5xx retries at once."""
+    for m in ("A", "B", "C"):
+        stub.books[m] = cockpit()["orderbook"]
+    stub.retry_after = "1"
+    stub.fail[f"{PREFIX}/markets/B/orderbook"] = [429]
+    stub.fail[f"{PREFIX}/markets/C/orderbook"] = [503, 503]
+    sink = MemorySink()
+    poller = RestBookPoller(
+        client, sink, markets=["A", "B", "C"], interval=0.3, backoff_initial=0.05
+    )
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(2.0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    polls = {
+        m: sorted({(r.intended_ns, r.sent_ns, r.status) for r in rows(sink) if r.market == m})
+        for m in ("A", "B", "C")
+    }
+    a_sent = [sent for _, sent, _ in polls["A"]]
+    assert len(a_sent) >= 5
+    assert max((y - x) / 1e9 for x, y in itertools.pairwise(a_sent)) < 0.5  # kept its cadence
+    slots = [intended for intended, _, _ in polls["A"]]
+    assert all(abs((y - x) / 1e9 - 0.3) < 0.02 for x, y in itertools.pairwise(slots))
+    assert all(0 <= sent - intended < 0.2e9 for intended, sent, _ in polls["A"])
+    (b429, b_next, *_) = polls["B"]
+    assert b429[2] == 429
+    assert (b_next[1] - b429[1]) / 1e9 >= 0.95  # Retry-After honoured
+    c = polls["C"]
+    assert [s for _, _, s in c[:3]] == [503, 503, 200]
+    assert (c[2][1] - c[0][1]) / 1e9 < 0.3  # retried sooner than its next slot
+
+
 def _close(minutes: int) -> str:
     return (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
 

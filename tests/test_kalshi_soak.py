@@ -21,7 +21,7 @@ from arbkit.sim.faults import FaultPlan
 from arbkit.sim.kalshi import KalshiSim
 from arbkit.sim.path import PricePath
 from arbkit.venues.kalshi.auth import Signer
-from arbkit.venues.kalshi.protocol import BOOK
+from arbkit.venues.kalshi.vocab import Channel
 from arbkit.venues.kalshi.ws import KalshiFeed
 
 pytestmark = pytest.mark.timeout(180)
@@ -70,7 +70,9 @@ async def test_a_minute_of_drops_and_gaps_loses_nothing_recoverable(tmp_path: Pa
     writer = SessionWriter.create(tmp_path / "rec", "soak")
     try:
         markets = sim.markets("KXBTC15M", "active")[:1] + sim.markets("KXBTCD", "active")[:3]
-        feed = KalshiFeed(writer, sim.ws_url, signer=signer, markets=markets, channels=[BOOK])
+        feed = KalshiFeed(
+            writer, sim.ws_url, signer=signer, markets=markets, channels=[Channel.BOOK]
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(
             feed.run(stop=stop, backoff=Backoff(initial=0.1, maximum=1.0), timer_interval=0.2)
@@ -127,16 +129,22 @@ async def test_a_stall_is_detected_and_recovered_within_30_seconds(tmp_path: Pat
     writer = SessionWriter.create(tmp_path / "rec", "stall")
     try:
         markets = sim.markets("KXBTCD", "active")[:2]
-        feed = KalshiFeed(writer, sim.ws_url, signer=signer, markets=markets, channels=[BOOK])
+        feed = KalshiFeed(
+            writer, sim.ws_url, signer=signer, markets=markets, channels=[Channel.BOOK]
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(feed.run(stop=stop, backoff=Backoff(initial=0.2)))
         await _until(lambda: all(feed.books[m].valid for m in markets), timeout=10)
         connections = sim.counters["connections"]
-        sim.stall(26.0)  # no data and no pings: only the 25 s silence watchdog can notice
+        sim.stall(26.0)  # no data and no pings: only the 25 s silence watchdog reconnects
+        flagged = await _until(lambda: not feed.valid_books(), timeout=14)
+        assert flagged <= 12.5  # pings overdue: stale long before the reconnect
+        assert feed.stale
+        assert sim.counters["connections"] == connections
         took = await _until(lambda: sim.counters["connections"] > connections, timeout=30)
-        assert 24 <= took <= 30
+        assert 24 <= flagged + took <= 30
         recovered = await _until(lambda: all(feed.books[m].valid for m in markets), timeout=10)
-        assert took + recovered <= 30
+        assert flagged + took + recovered <= 30
         await _checkpoint(sim, feed, markets)
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -146,3 +154,5 @@ async def test_a_stall_is_detected_and_recovered_within_30_seconds(tmp_path: Pat
     events = open_session(tmp_path / "rec" / "stall").frame("events").collect()
     reasons = events.filter(events["kind"] == "disconnect")["detail"].to_list()
     assert "silent for 25 s" in reasons
+    kinds = events.filter(events["kind"].is_in(["stale", "recovered"]))["kind"].to_list()
+    assert kinds == ["stale", "recovered"]

@@ -23,7 +23,7 @@ from arbkit.core.sink import MemorySink
 from arbkit.sim.kalshi import KalshiSim
 from arbkit.sim.path import PricePath
 from arbkit.venues.kalshi.auth import Signer
-from arbkit.venues.kalshi.protocol import BOOK
+from arbkit.venues.kalshi.vocab import Channel
 from arbkit.venues.kalshi.ws import KalshiFeed
 
 PATH = "/trade-api/ws/v2"
@@ -85,7 +85,11 @@ async def test_signed_subscribe_gap_repair_and_resubscribe_after_reconnect(
         cmds: list[dict[str, Any]] = []
         commands.append(cmds)
         cmds.append(orjson.loads((await ws.receive()).data))
-        sub = {"type": "subscribed", "id": cmds[0]["id"], "msg": {"channel": BOOK, "sid": 0}}
+        sub = {
+            "type": "subscribed",
+            "id": cmds[0]["id"],
+            "msg": {"channel": Channel.BOOK, "sid": 0},
+        }
         if len(commands) == 1:
             sub["msg"]["sid"] = 1
             await ws.send_str(frame(sub))
@@ -114,7 +118,9 @@ async def test_signed_subscribe_gap_repair_and_resubscribe_after_reconnect(
 
     url = await serve(handler, PATH)
     sink = MemorySink()
-    feed = KalshiFeed(sink, url, signer=Signer(key, "key-1"), markets=["A"], channels=[BOOK])
+    feed = KalshiFeed(
+        sink, url, signer=Signer(key, "key-1"), markets=["A"], channels=[Channel.BOOK]
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(
         feed.run(stop=stop, backoff=Backoff(initial=0.05, jitter=0.0), timer_interval=0.1)
@@ -122,14 +128,18 @@ async def test_signed_subscribe_gap_repair_and_resubscribe_after_reconnect(
     await asyncio.wait_for(second_ready.wait(), 10)
     for _ in range(100):
         quote = feed.books["A"].quote()
-        if quote is not None and feed.subs[BOOK].sid == 7:
+        if quote is not None and feed.subs[Channel.BOOK].sid == 7:
             break
         await asyncio.sleep(0.02)
     stop.set()
     await asyncio.wait_for(task, 5)
 
     assert commands[0] == [
-        {"id": 1, "cmd": "subscribe", "params": {"channels": [BOOK], "market_tickers": ["A"]}},
+        {
+            "id": 1,
+            "cmd": "subscribe",
+            "params": {"channels": [Channel.BOOK], "market_tickers": ["A"]},
+        },
         {
             "id": 2,
             "cmd": "update_subscription",
@@ -137,7 +147,11 @@ async def test_signed_subscribe_gap_repair_and_resubscribe_after_reconnect(
         },
     ]
     assert commands[1] == [
-        {"id": 3, "cmd": "subscribe", "params": {"channels": [BOOK], "market_tickers": ["A"]}}
+        {
+            "id": 3,
+            "cmd": "subscribe",
+            "params": {"channels": [Channel.BOOK], "market_tickers": ["A"]},
+        }
     ]
     assert quote is not None
     assert (quote.yes_bid_e4, quote.yes_ask_e4) == (4200, 5000)
@@ -169,7 +183,7 @@ async def test_refused_upgrade_is_an_auth_event_and_backs_off(
 
     url = await serve(handler, PATH)
     sink = MemorySink()
-    feed = KalshiFeed(sink, url, markets=["A"], channels=[BOOK])
+    feed = KalshiFeed(sink, url, markets=["A"], channels=[Channel.BOOK])
     assert feed.headers() == {}
     stop = asyncio.Event()
     task = asyncio.create_task(feed.run(stop=stop, backoff=Backoff(initial=0.1, jitter=0.0)))
@@ -210,7 +224,10 @@ async def test_books_equal_the_worlds_true_books_through_gaps_drops_and_overflow
             sim.ws_url,
             signer=Signer.from_credentials(creds),
             markets=markets,
-            channels=[BOOK, "cfbenchmarks_value"],  # both sequenced: every injected fault shows
+            channels=[
+                Channel.BOOK,
+                "cfbenchmarks_value",
+            ],  # both sequenced: every injected fault shows
         )
         stop = asyncio.Event()
         task = asyncio.create_task(

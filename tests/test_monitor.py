@@ -57,8 +57,8 @@ async def test_decisions_are_taken_on_the_book_as_the_feed_applied_it(tmp_path: 
             for market, book in pipeline.feed.books.items():
                 quote = book.quote()
                 row = decisions.latest.get(market)
-                if quote is None or row is None:
-                    continue
+                if quote is None or row is None or market in decisions.pending:
+                    continue  # (a change not yet through is decided a moment later)
                 assert (row.yes_bid_e4, row.yes_ask_e4) == (quote.yes_bid_e4, quote.yes_ask_e4)
                 assert (row.yes_bid_size_e2, row.yes_ask_size_e2) == (
                     quote.yes_bid_qty_e2,

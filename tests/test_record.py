@@ -200,7 +200,11 @@ def test_demo_records_the_strike_of_every_fifteen_minute_market(
         assert set(rows["strike_type"]) == {"greater_or_equal"}
     assert set(markets["series"]) == {"KXBTC15M", "KXBTCD", "KXBTC"}
     assert s.manifest["seed"] == 2
-    assert "open_session" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "open_session" in out
+    assert f"report written to {path / 'report' / 'report.html'}" in out
+    assert (path / "report" / "report.html").stat().st_size > 0
+    assert "report" not in s.tables
 
 
 def test_record_under_faults_is_a_sim_session_with_typed_config(tmp_path: Path) -> None:

@@ -130,10 +130,22 @@ async def test_silence_is_detected_and_pings_count_as_life(serve) -> None:  # ty
         await ws.close()
         return ws
 
-    proto2 = Recorder(await serve(pinging), silence_timeout=0.3)
+    proto2 = PingCounter(await serve(pinging), silence_timeout=0.3)
     await run_until(proto2, MemorySink(), lambda: len(proto2.closed) >= 1)
     assert proto2.closed[0].startswith("closed by server")  # not "silent": pings kept it alive
     assert pongs[:3] == [b"heartbeat"] * 3
+    assert len(proto2.pings) >= 3  # and the protocol heard of each (Kalshi's stale check)
+
+
+class PingCounter(Recorder):
+    """A `Recorder` that is a `PingListener`."""
+
+    def __init__(self, url: str, silence_timeout: float = 5.0) -> None:
+        super().__init__(url, silence_timeout)
+        self.pings: list[int] = []
+
+    def on_ping(self, now_ns: int) -> None:
+        self.pings.append(now_ns)
 
 
 async def test_refused_handshake_backs_off_without_a_storm(serve) -> None:  # type: ignore[no-untyped-def]
@@ -251,3 +263,64 @@ async def test_a_parser_exception_is_recorded_and_the_feed_reconnects(serve) -> 
     errors = [e for e in sink.rows["events"] if isinstance(e, EventRow) and e.kind == "error"]
     assert "broke the parser" in errors[0].detail
     assert next(f.payload for f in sink.raw["test"] if f.kind == "frame") == "boom"  # kept raw
+
+
+class Delivers(Recorder):
+    """A `Recorder` that counts its connection good once a "snapshot" frame arrived."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.snapshot = False
+
+    def on_open(self, conn_id: int, now_ns: int) -> None:
+        super().on_open(conn_id, now_ns)
+        self.snapshot = False
+
+    def on_message(self, text: str, recv_ns: int) -> None:
+        super().on_message(text, recv_ns)
+        self.snapshot = self.snapshot or text == "snapshot"
+
+    def delivered(self) -> bool:
+        return self.snapshot
+
+
+def _retry_delays(sink: MemorySink) -> list[float]:
+    return [
+        float(e.detail.rsplit("retrying in ", 1)[1].split()[0])
+        for e in sink.rows["events"]
+        if isinstance(e, EventRow) and e.kind == "reconnect"
+    ]
+
+
+async def test_backoff_resets_once_a_connection_delivered_and_escalates_otherwise(serve) -> None:  # type: ignore[no-untyped-def]
+    """A link that drops right after its snapshot reconnects at the initial delay every time
+    (it used to take 60 s of health to reset, so short-lived links climbed to the cap); one
+    that never delivers anything keeps escalating."""
+
+    async def snapshot_then_drop(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("snapshot")
+        await asyncio.sleep(0.05)
+        await ws.close()
+        return ws
+
+    async def drop_at_once(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.close()
+        return ws
+
+    for handler, delivering in ((snapshot_then_drop, True), (drop_at_once, False)):
+        proto = Delivers(await serve(handler))
+        sink = MemorySink()
+        stop = asyncio.Event()
+        backoff = Backoff(0.1, 1.0, jitter=0.0)
+        task = asyncio.create_task(run_feed(proto, sink, stop=stop, backoff=backoff))
+        async with asyncio.timeout(10):
+            while len(_retry_delays(sink)) < 5:
+                await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        delays = _retry_delays(sink)[:5]
+        assert delays == ([0.1] * 5 if delivering else [0.1, 0.2, 0.4, 0.8, 1.0])

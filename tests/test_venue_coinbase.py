@@ -129,6 +129,28 @@ def test_a_sequence_gap_invalidates_and_resyncs_by_reconnecting() -> None:
     assert len(sink.events("gap")) == 1  # sequence restarts at 0 on the new connection
 
 
+def test_a_repeated_sequence_num_is_a_counted_dropped_duplicate_not_a_gap() -> None:
+    frames = cryptofeed_frames(*AT)
+    sink = MemorySink()
+    feed = _feed(sink)
+    first_hb = next(i for i, (_, t) in enumerate(frames) if '"channel":"heartbeats"' in t)
+    for recv_ns, text in frames[:first_hb]:
+        feed.on_message(text, recv_ns)
+    assert feed.books["BTC-USD"].valid
+    rows = len(sink.rows["spot_book"])
+    recv_ns, text = frames[first_hb - 1]
+    feed.on_message(text, recv_ns + 1)  # the same frame again (the world's ``dup`` fault)
+    assert len(sink.rows["spot_book"]) == rows  # dropped: no row written twice
+    (dup,) = sink.events("duplicate")
+    assert dup.got == dup.expected - 1
+    assert sink.counters["coinbase"]["duplicates"] == 1
+    for recv_ns, text in frames[first_hb : first_hb + 3]:
+        feed.on_message(text, recv_ns)
+    assert not sink.events("gap")
+    assert feed.reconnect_reason is None
+    assert feed.books["BTC-USD"].valid
+
+
 def test_crossed_stale_and_malformed() -> None:
     sink = MemorySink()
     frames = cryptofeed_frames(*AT)

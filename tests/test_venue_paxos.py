@@ -94,3 +94,74 @@ def test_unreadable_frame_resyncs_because_nothing_else_would_reveal_a_lost_updat
     assert kinds == ["malformed", "resync"]
     assert not feed.books["BTCUSD"].valid
     assert feed.reconnect_reason
+
+
+SEC = 1_000_000_000
+
+
+def rest_book(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> str:
+    return orjson.dumps(
+        {
+            "bids": [{"price": p, "amount": a} for p, a in bids],
+            "asks": [{"price": p, "amount": a} for p, a in asks],
+        }
+    ).decode()
+
+
+def test_a_lost_update_is_found_by_the_rest_reconciliation_and_resynced() -> None:
+    """Paxos has no sequence numbers: a lost UPDATE used to leave the book silently wrong.
+    The periodic REST check finds it (levels an update touched meanwhile are not held
+    against the book), records a divergence and resyncs."""
+    sink = MemorySink()
+    feed = opened(sink)
+    feed.on_message(snapshot([("100", "1"), ("99", "2")], [("101", "1")], final=True), 1)
+    feed.on_timer(1 * SEC)
+    assert feed.take_http() == []  # not due yet
+    feed.on_timer(5 * SEC)
+    (request,) = feed.take_http()
+    assert request.url == feed.urls.rest
+    feed.on_message(update("BUY", "100", "3"), 5 * SEC + 1)  # in flight: REST may lag it
+    # The world's book: 99 went to 5 (that UPDATE was lost), 100 is at 3 already or not.
+    feed.on_http_response(
+        request, 200, rest_book([("100", "1"), ("99", "5")], [("101", "1")]), 5 * SEC + 2
+    )
+    feed.on_timer(5 * SEC + 3)
+    assert not sink.events("divergence")  # the reply waits out its grace first
+    feed.on_timer(7 * SEC)
+    (div,) = sink.events("divergence")
+    assert (div.subject, div.expected, div.got) == ("BTCUSD", 5 * 10**8, 2 * 10**8)
+    assert "1 levels differ" in div.detail
+    assert sink.counters["paxos"]["divergences"] == 1
+    assert not feed.books["BTCUSD"].valid
+    assert "diverged" in (feed.reconnect_reason or "")
+
+
+def test_a_matching_rest_book_is_quiet_and_the_next_check_is_scheduled() -> None:
+    sink = MemorySink()
+    feed = opened(sink)
+    feed.on_message(snapshot([("100", "1")], [("101", "1"), ("102", "4")], final=True), 1)
+    feed.on_timer(2 * SEC)
+    (request,) = feed.take_http()
+    # a depth-limited reply (no 102 level) says nothing about deeper levels
+    feed.on_http_response(request, 200, rest_book([("100", "1")], [("101", "1")]), 2 * SEC)
+    feed.on_timer(4 * SEC)
+    assert not sink.events("divergence")
+    assert feed.books["BTCUSD"].valid
+    feed.on_timer(8 * SEC)
+    assert feed.take_http() == []
+    feed.on_timer(9 * SEC)
+    assert len(feed.take_http()) == 1
+
+
+def test_a_crossed_book_is_checked_at_once() -> None:
+    """A lost delete shows as a crossed book: the REST check does not wait for its slot."""
+    sink = MemorySink()
+    feed = opened(sink)
+    feed.on_message(snapshot([("100", "1")], [("101", "1")], final=True), 1)
+    feed.on_message(update("BUY", "102", "1"), 2)  # the ask at 101 was taken; its delete lost
+    feed.on_timer(SEC)
+    (request,) = feed.take_http()
+    feed.on_http_response(request, 200, rest_book([("102", "1"), ("100", "1")], []), SEC)
+    feed.on_timer(3 * SEC)
+    (div,) = sink.events("divergence")
+    assert div.got == 1 * 10**8  # our 101 ask, gone at the venue

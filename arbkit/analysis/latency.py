@@ -24,7 +24,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -470,19 +470,44 @@ def rest_vs_ws(session: Session) -> LatencyReport:
     states = ws_states(tops)
     matched = match_rest(polls, states)
     lags = state_lags(states, matched)
+    report = LatencyReport(
+        session=session.id,
+        clock=clock,
+        ws_delays=delays,
+        ws_split=ws_split(session, clock),
+        inter_arrivals=inter_arrivals(delays),
+        rest_polls=polls,
+        rest_rtt_basis=basis,
+        rest_matched=matched,
+        ws_states=lags,
+        tracking=tracking_error(session),
+        events=_events(session),
+    )
+    return replace(report, summary=summarize(report))
+
+
+def summarize(report: LatencyReport) -> dict[str, Any]:
+    """The headline figures of a report's samples (its `LatencyReport.summary`), JSON-ready;
+    one function for one session and for many pooled (`arbkit.analysis.findings.pool`)."""
+    delays, polls, matched, lags = (
+        report.ws_delays,
+        report.rest_polls,
+        report.rest_matched,
+        report.ws_states,
+    )
+    clock, tracking = report.clock, report.tracking
     kalshi = delays.filter(pl.col("source") == KALSHI)
     head = kalshi.filter(pl.col("channel") == HEADLINE_CHANNEL)
-    tracking = tracking_error(session)
     n_states = lags.height
     summary: dict[str, Any] = {
-        "session": session.id,
+        "session": report.session,
         "ws_delay_ms": percentiles((head if head.height else kalshi)["delay_ms"]),
         "ws_delay_channel": HEADLINE_CHANNEL if head.height else "all kalshi channels",
         "clock_offset_ms": clock.offset_ns / 1e6,
         "clock_error_ms": clock.error_ms,
         "clock_samples": clock.samples,
         "rest_rtt_ms": percentiles(polls["rtt_ms"]),
-        "rest_rtt_basis": basis,
+        "rest_rtt_basis": report.rest_rtt_basis,
         "rest_age_s": percentiles(polls["age_s"]),
         "rest_staleness_s": percentiles(matched["staleness_s"]),
         "rest_current_share": _share(matched["staleness_s"].drop_nulls() == 0),
@@ -495,20 +520,7 @@ def rest_vs_ws(session: Session) -> LatencyReport:
         "tracking_error_usd": percentiles(tracking["diff_usd"].abs()) if tracking.height else None,
     }
     summary["headline"] = headline(summary)
-    return LatencyReport(
-        session=session.id,
-        clock=clock,
-        ws_delays=delays,
-        ws_split=ws_split(session, clock),
-        inter_arrivals=inter_arrivals(delays),
-        rest_polls=polls,
-        rest_rtt_basis=basis,
-        rest_matched=matched,
-        ws_states=lags,
-        tracking=tracking,
-        events=_events(session),
-        summary=summary,
-    )
+    return summary
 
 
 def _share(mask: pl.Series) -> float | None:

@@ -1,8 +1,9 @@
 """``arbkit check``: connect, authenticate, subscribe, measure latency and data quality.
 
 Runs the live pipeline for ``--seconds`` (on the embedded world by default, ``--faults`` and
-``--seed`` as `arbkit sim`), prints a pass/fail table (``--json``: one object with every
-check's name, passed, figure and threshold) and exits 0 only when every check passes.
+``--seed`` as `arbkit sim`; progress on stderr every 5 s), prints a pass/fail table
+(``--json``: one object with every check's name, passed, figure and threshold, and whether
+all passed) and exits 0 only when every check passes.
 """
 
 from __future__ import annotations
@@ -59,11 +60,15 @@ async def _check(args: argparse.Namespace, out: Path) -> int:
     )
     config.validate()
     async with environment(Env.parse(args.env), seed=args.seed, faults=args.faults) as env:
-        if not args.json:
-            print(f"checking {env.env} for {args.seconds:g} s ...", file=sys.stderr)
-        checks = await run_checks(config, env, args.seconds)
+        print(f"checking {env.env} for {args.seconds:g} s ...", file=sys.stderr)
+        checks = await run_checks(
+            config,
+            env,
+            args.seconds,
+            on_progress=lambda p: print(p.line(args.seconds), file=sys.stderr, flush=True),
+        )
     if args.json:
-        body = {"checks": [c.to_json() for c in checks]}
+        body = {"passed": all(c.passed for c in checks), "checks": [c.to_json() for c in checks]}
         sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(format_checks(checks))

@@ -2,8 +2,8 @@
 
 Starts the embedded world (``--seed``, ``--faults`` as `arbkit sim`), records about a minute
 of everything (Kalshi over WebSocket and REST, the spot venues, the BRTI replica) into
-``data/recordings/<session>/`` and prints the session summary with the first
-REST-vs-WebSocket latency figures.
+``data/recordings/<session>/``, prints the session summary, writes the session's latency
+report beside it (`arbkit report`) and says which notebook to open next.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from arbkit.commands.record import (
     length_s,
     record_and_summarize,
 )
+from arbkit.commands.report import make_report
 from arbkit.core.errors import ConfigError
 from arbkit.session.record import RecordConfig
 
@@ -36,6 +37,13 @@ def run(args: argparse.Namespace) -> int:
         msg = "the demo runs on the embedded world only; use `arbkit record --env ...` instead"
         raise ConfigError(msg)
     path, code = record_and_summarize(args, RecordConfig(seconds=length_s(args), out=args.out))
-    if not code:
-        print(f'read it in Python: arbkit.open_session("{path}").frame("kalshi_book")')
-    return code
+    if code:
+        return code
+    page, summary = make_report(path)
+    print(f"\n{summary['headline']}\nreport written to {page}")
+    print(f'read it in Python: arbkit.open_session("{path}").frame("kalshi_book")')
+    print(
+        "next: .venv/bin/jupyter lab notebooks/ and open 02_rest_vs_websocket.ipynb "
+        f'(set SESSIONS = "{path}" in its parameters cell; data/sample is the default)'
+    )
+    return 0

@@ -14,6 +14,7 @@ import json
 import math
 import signal
 
+from arbkit.commands import generate
 from arbkit.core.errors import ConfigError
 from arbkit.sim.faults import FaultPlan
 from arbkit.sim.world import World
@@ -67,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="/exchange/status follows Kalshi's weekly Thursday 03:00-05:00 ET trading pause",
     )
+    sub = parser.add_subparsers(dest="sim_command", metavar="{generate}")
+    generate.add_arguments(
+        sub.add_parser("generate", help=generate.HELP, description=generate.HELP)
+    )
 
 
 def _non_negative(name: str, value: float | None) -> None:
@@ -115,6 +120,8 @@ async def _serve(args: argparse.Namespace, plan: FaultPlan) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sim_command == "generate":
+        return generate.run(args)
     if args.env != "sim":
         msg = "arbkit sim runs the embedded world only; drop --env or use --env sim"
         raise ConfigError(msg)

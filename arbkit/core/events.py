@@ -245,6 +245,9 @@ class KalshiRestBookRow(Row, frozen=True, gc=False):
 
     ``sent_ns`` is when the request left, ``recv_ns`` when the response arrived; ``age_s`` is
     the HTTP ``Age`` header (seconds a CDN cached the response), when present.
+    ``intended_ns`` is when the poller's fixed schedule meant the request to leave (its slot,
+    or a retry's due time): ``sent_ns - intended_ns`` is how late it left, so a stalled
+    response or a queue behind the rate limiter shows (null in recordings made before it).
     """
 
     TABLE: ClassVar[str] = "kalshi_rest_book"
@@ -278,6 +281,13 @@ class KalshiRestBookRow(Row, frozen=True, gc=False):
             "null when absent"
         ),
     ]
+    intended_ns: Annotated[
+        int | None,
+        Meta(
+            description="UTC ns when the poller's fixed schedule meant the request to leave (its "
+            "slot, or a retry's due time); sent_ns - intended_ns is how late it left"
+        ),
+    ] = None
 
 
 class KalshiMarketRow(Row, frozen=True, gc=False):
@@ -455,6 +465,8 @@ EVENT_KINDS = frozenset(
         "checksum",
         "crossed",
         "stale",
+        "recovered",
+        "divergence",
         "malformed",
         "error",
         "rate_limit",

@@ -53,11 +53,16 @@ NOT_FROM_RAW: dict[str, str] = {
 
 TRANSPORT_EVENTS = ("connect", "disconnect", "reconnect")
 """Event kinds the transport writes at wall-clock time (the raw markers carry the same facts)."""
-TIMER_EVENTS: dict[str, tuple[str, ...]] = {"": ("stale",), "kalshi_ws": ("crossed", "stale")}
+TIMER_EVENTS: dict[str, tuple[str, ...]] = {
+    "": ("stale",),
+    "kalshi_ws": ("crossed", "stale"),
+    "paxos": ("divergence", "resync"),
+}
 """Event kinds parsers write on their timer ticks, by stream ("": every stream): not replayed
 exactly, as only the ticks that sent something can be inferred. Kalshi's timer-driven resync
 escalations (snapshots overdue) are ``resync`` events like the frame-driven ones and differ
-too where they occur."""
+too where they occur; Paxos compares its book with a REST reply on the tick after the reply's
+grace, so its ``divergence`` and the ``resync`` it starts come from a tick too."""
 
 _HTTP_STATUS = re.compile(r"HTTP (\d{3})")
 _HTTP_ERROR = re.compile(r"HTTP (\d{3}) ")

@@ -1,11 +1,13 @@
 """The validation suite behind ``arbkit check``: run the pipeline a while, then judge it.
 
 Every check has a name, a figure, a threshold and a verdict (`Check`). They cover connecting
-and authenticating, time to the first book, latency percentiles (with the clocks each one
-subtracts; Kalshi WS, Kalshi REST, and each spot venue that stamps its frames), and data
-quality (gaps, checksum failures, crossed or stale books, reconnects, errors, replica
-availability). The figures come from what the pipeline's listeners saw (rows
-and ``events``), so a fault injected into the embedded world fails the checks it breaks.
+and authenticating, time to the first message of Kalshi's WebSocket and of each spot venue
+(connect -> first frame, subscribe -> first book snapshot), latency percentiles (with the
+clocks each one subtracts; Kalshi WS, Kalshi REST, and each spot venue that stamps its
+frames), and data quality (gaps, resyncs, duplicates, checksum failures, divergences, crossed
+or stale books, reconnects, errors, replica availability). The figures come from what the
+pipeline's listeners saw (raw frames, rows and ``events``), so a fault injected into the
+embedded world fails the checks it breaks.
 """
 
 from __future__ import annotations
@@ -16,10 +18,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from arbkit.core.errors import ArbkitError
-from arbkit.core.events import EventRow, KalshiBookRow, KalshiRestBookRow, Row, SpotBookRow
+from arbkit.core.events import (
+    EventRow,
+    KalshiBookRow,
+    KalshiRestBookRow,
+    RawFrame,
+    Row,
+    SpotBookRow,
+)
 from arbkit.index.live import LiveTick
 from arbkit.session.environment import Environment
 from arbkit.session.pipeline import Pipeline, PipelineConfig, Progress
@@ -51,20 +60,24 @@ class Check:
 
 
 def judge(name: str, figure: float | None, rule: Rule, threshold: float, detail: str) -> Check:
-    """A `Check` from a figure and its threshold."""
-    if figure is None:
+    """A `Check` from a figure and its threshold (both kept as floats, so ``--json`` gives
+    one number type)."""
+    value = None if figure is None else float(figure)
+    limit = float(threshold)
+    if value is None:
         passed = False
     elif rule is Rule.AT_MOST:
-        passed = figure <= threshold
+        passed = value <= limit
     else:
-        passed = figure >= threshold
-    return Check(name, passed, figure, threshold, rule, detail)
+        passed = value >= limit
+    return Check(name, passed, value, limit, rule, detail)
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """What passes (one place, so a user or a test can state its own)."""
 
+    first_frame_s: float = 5.0
     first_book_s: float = 10.0
     ws_p99_ms: float = 500.0
     rest_p99_ms: float = 1000.0
@@ -72,21 +85,88 @@ class Thresholds:
     replica_available: float = 0.95
 
 
-# Event counts that must be zero: check name -> (stream group, event kinds).
-COUNTED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "kalshi_ws_gaps": (KALSHI_WS, ("gap", "resync")),
-    "kalshi_ws_duplicates": (KALSHI_WS, ("duplicate",)),
-    "kalshi_ws_malformed": (KALSHI_WS, ("malformed",)),
-    "kalshi_ws_crossed": (KALSHI_WS, ("crossed",)),
-    "kalshi_ws_reconnects": (KALSHI_WS, ("reconnect",)),
-    "kalshi_rest_errors": (KALSHI_REST, ("error", "rate_limit")),
-    "spot_gaps": ("spot", ("gap", "resync")),
-    "spot_checksum_failures": ("spot", ("checksum",)),
-    "spot_crossed": ("spot", ("crossed",)),
-    "spot_stale": ("spot", ("stale",)),
-    "spot_malformed": ("spot", ("malformed",)),
-    "spot_reconnects": ("spot", ("reconnect",)),
+SPOT = "spot"
+"""The group of every spot venue's stream in `COUNTED`."""
+
+
+class Counted(NamedTuple):
+    """An event count that must be zero: ``kinds`` of events on ``group``'s streams."""
+
+    group: str
+    """A stream, or `SPOT` for every spot venue's."""
+    kinds: tuple[str, ...]
+    what: str
+    """What the events are, for a reader of the table."""
+
+
+COUNTED: dict[str, Counted] = {
+    "kalshi_ws_gaps": Counted(KALSHI_WS, ("gap",), "sequence gaps (seq jumped)"),
+    "kalshi_ws_resyncs": Counted(
+        KALSHI_WS, ("resync",), "book resyncs (snapshots asked again or resubscribed)"
+    ),
+    "kalshi_ws_duplicates": Counted(
+        KALSHI_WS, ("duplicate",), "repeated frames (seq, trade_id or ticker seen before)"
+    ),
+    "kalshi_ws_malformed": Counted(KALSHI_WS, ("malformed",), "frames that did not parse"),
+    "kalshi_ws_errors": Counted(
+        KALSHI_WS,
+        ("error", "rate_limit"),
+        "error replies (e.g. 17 internal error, 25 buffer overflow, 27 too many requests)",
+    ),
+    "kalshi_ws_crossed": Counted(KALSHI_WS, ("crossed",), "crossed books (YES bid + NO bid >= $1)"),
+    "kalshi_ws_stale": Counted(
+        KALSHI_WS, ("stale",), "books gone stale (no frame or ping for 10.5 s)"
+    ),
+    "kalshi_ws_reconnects": Counted(KALSHI_WS, ("reconnect",), "reconnects"),
+    "kalshi_rest_errors": Counted(
+        KALSHI_REST, ("error", "rate_limit"), "requests failed or answered 429/5xx"
+    ),
+    "spot_gaps": Counted(SPOT, ("gap",), "sequence gaps"),
+    "spot_resyncs": Counted(SPOT, ("resync",), "book resyncs (fresh snapshots)"),
+    "spot_duplicates": Counted(SPOT, ("duplicate",), "repeated frames (dropped)"),
+    "spot_checksum_failures": Counted(SPOT, ("checksum",), "book checksum mismatches"),
+    "spot_divergences": Counted(
+        SPOT, ("divergence",), "books that differed from the venue's REST book"
+    ),
+    "spot_crossed": Counted(SPOT, ("crossed",), "crossed books (best bid >= best ask)"),
+    "spot_stale": Counted(SPOT, ("stale",), "books gone stale (no update for 10 s)"),
+    "spot_malformed": Counted(SPOT, ("malformed",), "frames that did not parse"),
+    "spot_errors": Counted(SPOT, ("error", "rate_limit"), "error replies and failed REST requests"),
+    "spot_reconnects": Counted(SPOT, ("reconnect",), "reconnects"),
 }
+
+
+@dataclass(slots=True)
+class FirstMessage:
+    """Time to the first message of one WebSocket stream, from its raw frames (local clock).
+
+    ``frame_s``: the connect (upgrade done) to the first frame received on that connection.
+    ``book_s``: the first command sent on the connection (the subscribe) to the first book
+    snapshot, or the connect where none was sent first (venues that subscribe by URL). Each is
+    taken on the first connection that got that far.
+    """
+
+    connect_ns: int | None = None
+    subscribe_ns: int | None = None
+    frame_s: float | None = None
+    book_s: float | None = None
+    book_from_connect: bool = False
+
+    def raw(self, frame: RawFrame) -> None:
+        kind = frame.kind
+        if kind == "frame":
+            if self.frame_s is None and self.connect_ns is not None:
+                self.frame_s = (frame.recv_ns - self.connect_ns) / 1e9
+        elif kind == "connect":
+            self.connect_ns, self.subscribe_ns = frame.recv_ns, None
+        elif kind == "send" and self.subscribe_ns is None:
+            self.subscribe_ns = frame.recv_ns
+
+    def book(self, recv_ns: int) -> None:
+        if self.book_s is None and self.connect_ns is not None:
+            self.book_from_connect = self.subscribe_ns is None
+            start = self.connect_ns if self.subscribe_ns is None else self.subscribe_ns
+            self.book_s = (recv_ns - start) / 1e9
 
 
 class Observer:
@@ -96,31 +176,41 @@ class Observer:
         self.pipeline = pipeline
         self.venues = frozenset(pipeline.config.venues)
         self.events: Counter[tuple[str, str]] = Counter()
+        """(stream, kind) -> how many events."""
+        self.first: dict[str, FirstMessage] = {
+            s: FirstMessage() for s in (KALSHI_WS, *sorted(self.venues))
+        }
         self.ws_delays_ns: list[int] = []
         self.rest_rtts_ns: dict[int, int] = {}
         self.spot_delays_ns: dict[str, list[int]] = {}
         self._spot_frame: dict[str, int] = {}  # venue -> recv_ns of its last row (one frame)
-        self.first_book_ns: int | None = None
         self.ticks = 0
         self.valued_ticks = 0
+        pipeline.on_raw(self._raw)
         pipeline.on_row(self._row)
         pipeline.on_tick(self._tick)
 
+    def _raw(self, stream: str, frame: RawFrame) -> None:
+        first = self.first.get(stream)
+        if first is not None:
+            first.raw(frame)
+
     def _row(self, row: Row) -> None:
         if isinstance(row, KalshiBookRow):
-            if self.first_book_ns is None:
-                self.first_book_ns = row.recv_ns
-            if not row.is_snapshot and row.exch_ns is not None:
+            if row.is_snapshot:
+                self.first[KALSHI_WS].book(row.recv_ns)
+            elif row.exch_ns is not None:
                 self.ws_delays_ns.append(row.recv_ns - row.exch_ns)
         elif isinstance(row, SpotBookRow):
+            if row.is_snapshot and row.venue in self.first:
+                self.first[row.venue].book(row.recv_ns)
             if row.exch_ns is not None and self._spot_frame.get(row.venue) != row.recv_ns:
                 self._spot_frame[row.venue] = row.recv_ns
                 self.spot_delays_ns.setdefault(row.venue, []).append(row.recv_ns - row.exch_ns)
         elif isinstance(row, KalshiRestBookRow):
             self.rest_rtts_ns.setdefault(row.poll_id, row.recv_ns - row.sent_ns)
         elif isinstance(row, EventRow):
-            group = "spot" if row.stream in self.venues else row.stream
-            self.events[(group, row.kind)] += 1
+            self.events[(row.stream, row.kind)] += 1
 
     def _tick(self, tick: LiveTick) -> None:
         self.ticks += 1
@@ -130,7 +220,6 @@ class Observer:
         """Every verdict, from what was seen since the pipeline started."""
         t = limits or Thresholds()
         p = self.pipeline
-        started_ns = p.started_ns or 0
         progress = p.progress()
         offset = p.clock.offset_ns or 0
         out = [
@@ -148,19 +237,17 @@ class Observer:
                 0,
                 "WebSocket upgrades refused with 401/403",
             ),
-            judge(
-                "kalshi_ws_first_book_s",
-                None if self.first_book_ns is None else (self.first_book_ns - started_ns) / 1e9,
-                Rule.AT_MOST,
-                t.first_book_s,
-                "start of the session to the first Kalshi book row (local clock)",
-            ),
+        ]
+        for stream, first in self.first.items():
+            out += _first_message(stream, first, t)
+        out += [
             judge(
                 "kalshi_ws_books_valid",
                 progress.valid_books / progress.markets if progress.markets else None,
                 Rule.AT_LEAST,
                 1.0,
-                f"{progress.valid_books}/{progress.markets} followed books in sync at the end",
+                f"{progress.valid_books}/{progress.markets} followed books valid at the end "
+                "(in sequence, fresh, not crossed)",
             ),
             _latency(
                 "kalshi_ws_latency_p99_ms",
@@ -186,11 +273,11 @@ class Observer:
             )
             for venue, delays in sorted(self.spot_delays_ns.items())
         ]
-        for name, (group, kinds) in COUNTED.items():
-            if group == "spot" and not self.venues:
-                continue
-            n = sum(self.events[(group, k)] for k in kinds)
-            out.append(judge(name, n, Rule.AT_MOST, 0, f"{group} events: {', '.join(kinds)}"))
+        out += [
+            self._counted(name, counted)
+            for name, counted in COUNTED.items()
+            if counted.group != SPOT or self.venues
+        ]
         if self.venues:
             out.append(
                 judge(
@@ -212,6 +299,44 @@ class Observer:
             )
         return out
 
+    def _counted(self, name: str, counted: Counted) -> Check:
+        """A check that ``counted``'s events never happened; its detail says what they are,
+        which event kinds of which streams it counts, and (spot) on which venues they came."""
+        group, kinds = counted.group, counted.kinds
+        streams = sorted(self.venues) if group == SPOT else [group]
+        per = {s: sum(self.events[(s, k)] for k in kinds) for s in streams}
+        where = "spot venues" if group == SPOT else group
+        detail = f"{counted.what} [{' or '.join(kinds)} events on {where}]"
+        seen = ", ".join(f"{s} {c}" for s, c in per.items() if c)
+        if group == SPOT and seen:
+            detail = f"{seen}: {detail}"
+        return judge(name, sum(per.values()), Rule.AT_MOST, 0, detail)
+
+
+def _first_message(stream: str, first: FirstMessage, t: Thresholds) -> list[Check]:
+    """Connect -> first frame and subscribe -> first book snapshot on ``stream``."""
+    book_from = (
+        "connect (no subscribe message: the URL subscribes)"
+        if first.book_from_connect
+        else "subscribe sent"
+    )
+    return [
+        judge(
+            f"{stream}_first_frame_s",
+            first.frame_s,
+            Rule.AT_MOST,
+            t.first_frame_s,
+            "WebSocket open -> first frame received; both times on the local clock",
+        ),
+        judge(
+            f"{stream}_first_book_s",
+            first.book_s,
+            Rule.AT_MOST,
+            t.first_book_s,
+            f"{book_from} -> first book snapshot received; both times on the local clock",
+        ),
+    ]
+
 
 async def run_checks(
     config: PipelineConfig,
@@ -221,8 +346,10 @@ async def run_checks(
     limits: Thresholds | None = None,
     stop: asyncio.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    progress_every: float = 5.0,
 ) -> list[Check]:
-    """Run the pipeline for ``seconds`` (the session goes to ``config.out``), then judge it.
+    """Run the pipeline for ``seconds`` (the session goes to ``config.out``; ``on_progress``
+    every ``progress_every`` seconds), then judge it.
 
     A start that fails (refused key, unreachable host) is itself the verdict: one failed
     ``kalshi_connect`` check saying why.
@@ -234,7 +361,9 @@ async def run_checks(
     except ArbkitError as exc:
         return [judge("kalshi_connect", None, Rule.AT_LEAST, 1, str(exc))]
     async with pipeline:
-        await pipeline.run(seconds, stop=stop, on_progress=on_progress, progress_every=1.0)
+        await pipeline.run(
+            seconds, stop=stop, on_progress=on_progress, progress_every=progress_every
+        )
         return observer.checks(limits)
 
 
@@ -266,16 +395,17 @@ def quantiles_ms(values_ns: list[int]) -> dict[str, float]:
 
 
 def format_checks(checks: list[Check], mark: Callable[[bool], str] | None = None) -> str:
-    """A pass/fail table for a terminal."""
+    """A pass/fail table for a terminal: a header, one line per check, and a summary naming
+    the checks that failed."""
     mark = mark or (lambda ok: "PASS" if ok else "FAIL")
     width = max(len(c.name) for c in checks)
-    lines = []
+    blank = " " * len(mark(True))
+    lines = [f"{blank}  {'check':<{width}}  {'figure':>10} {'threshold':<11} detail"]
     for c in checks:
-        figure = "-" if c.figure is None else f"{c.figure:g}"
-        lines.append(
-            f"{mark(c.passed)}  {c.name:<{width}}  {figure:>10} {c.rule.value} "
-            f"{c.threshold:<8g} {c.detail}"
-        )
-    failed = sum(not c.passed for c in checks)
-    lines.append(f"{len(checks) - failed}/{len(checks)} checks passed")
+        figure = "-" if c.figure is None else f"{c.figure:.4g}"
+        limit = f"{c.rule.value} {c.threshold:g}"
+        lines.append(f"{mark(c.passed)}  {c.name:<{width}}  {figure:>10} {limit:<11} {c.detail}")
+    failed = [c.name for c in checks if not c.passed]
+    summary = f"{len(checks) - len(failed)}/{len(checks)} checks passed"
+    lines.append(f"{summary}; failed: {', '.join(failed)}" if failed else summary)
     return "\n".join(lines)

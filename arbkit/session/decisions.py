@@ -84,6 +84,11 @@ class LiveDecisions:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._decide_changed)
 
+    @property
+    def pending(self) -> frozenset[str]:
+        """Markets whose book changed and whose decision waits for the frame to be through."""
+        return frozenset(self._changed)
+
     def _top(self, market: str, recv_ns: int) -> BookTop:
         book = self.pipeline.feed.books.get(market)
         top = BookTop.from_quote(recv_ns, None if book is None else book.quote())

@@ -12,7 +12,7 @@ one `SessionWriter` (raw frames first, normalised tables beside them):
 - clock-offset probes against Kalshi.
 
 Consumers hang off it without touching the wiring: `Pipeline.on_book`, `on_tick`,
-`on_markets`, `on_row` and `on_exchange` register small callbacks, called inside the event
+`on_markets`, `on_row`, `on_raw` and `on_exchange` register small callbacks, called inside the event
 loop as the pipeline sees each thing (keep them short; they must not raise).
 """
 
@@ -53,6 +53,7 @@ TickListener = Callable[[LiveTick], None]
 MarketListener = Callable[[MarketChange], None]
 RowListener = Callable[[Row], None]
 ExchangeListener = Callable[[int, ExchangeStatus], None]
+RawListener = Callable[[str, RawFrame], None]
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,14 @@ class Progress:
 
 
 class _Tap:
-    """A `Sink` passing everything on (to the writer, once started) and each row to the
-    listeners of its type and to those of every row."""
+    """A `Sink` passing everything on (to the writer, once started), each row to the
+    listeners of its type and to those of every row, and each raw frame to the raw listeners."""
 
     def __init__(self) -> None:
         self.inner: Sink = NullSink()
         self.listeners: defaultdict[type[Row], list[RowListener]] = defaultdict(list)
         self.every: list[RowListener] = []
+        self.raw: list[RawListener] = []
 
     def write(self, row: Row) -> None:
         self.inner.write(row)
@@ -156,6 +158,8 @@ class _Tap:
 
     def write_raw(self, stream: str, frame: RawFrame) -> None:
         self.inner.write_raw(stream, frame)
+        for listener in self.raw:
+            listener(stream, frame)
 
     def declare_stream(self, stream: str, parser: Mapping[str, Any]) -> None:
         self.inner.declare_stream(stream, parser)
@@ -262,6 +266,11 @@ class Pipeline:
     def on_row(self, listener: RowListener) -> None:
         """Call ``listener`` with every normalised row the pipeline writes (any table)."""
         self._tap.every.append(listener)
+
+    def on_raw(self, listener: RawListener) -> None:
+        """Call ``listener`` with ``(stream, frame)`` for every raw frame recorded: frames
+        received, commands sent, connects and disconnects, each with its local time."""
+        self._tap.raw.append(listener)
 
     def on_exchange(self, listener: ExchangeListener) -> None:
         """Call ``listener`` with ``(recv_ns, status)`` for every ``GET /exchange/status``

@@ -43,6 +43,9 @@ MODES = ("full", "diff")
 MAX_BUFFERED = 10_000
 """Diff frames held while waiting for the REST snapshot; beyond this the snapshot is re-asked."""
 
+SNAPSHOT_RETRY_S = 1.0
+"""First wait before a failed REST snapshot is asked again (doubling, capped)."""
+
 
 @register_feed
 class BitstampFeed(SpotFeed):
@@ -171,7 +174,7 @@ class BitstampFeed(SpotFeed):
         except (ValueError, KeyError, TypeError) as exc:  # refused, or not a book: retry later
             # jitter seeded per symbol: a replay of the recording draws the same delays
             backoff = self._retry_backoff.setdefault(
-                symbol, Backoff(rng=random.Random(f"bitstamp:{symbol}"))
+                symbol, Backoff(SNAPSHOT_RETRY_S, rng=random.Random(f"bitstamp:{symbol}"))
             )
             delay = backoff.delay(recv_ns / 1e9)
             self._retry_at[symbol] = recv_ns + int(delay * 1e9)

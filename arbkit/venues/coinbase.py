@@ -6,7 +6,8 @@
 events, ``new_quantity`` absolute, sides ``bid``/``offer``), and an envelope ``sequence_num``
 that counts every message of the connection across all channels, heartbeats and
 ``subscriptions`` included. A jump is a lost message: every book on the connection is
-resynced by reconnecting (Advanced Trade has no REST sequence to align to).
+resynced by reconnecting (Advanced Trade has no REST sequence to align to). A number already
+seen is a repeated frame: it is counted as a ``duplicate`` and dropped, never taken for a gap.
 
 `CoinbaseExchangeFeed` is a separate mapper for the legacy Coinbase Pro/Exchange feed format
 of 2021 (``ws-feed.pro.coinbase.com`` ``level2``: ``snapshot`` with ``[price, size]`` pairs,
@@ -84,23 +85,29 @@ class CoinbaseFeed(SpotFeed):
             self._other(orjson.loads(text), text, recv_ns)
             return
         seq = frame.sequence_num
-        self._sequence(seq, recv_ns)
-        self._l2_data(frame, recv_ns, seq)
+        if self._sequence(seq, recv_ns):
+            self._l2_data(frame, recv_ns, seq)
 
-    def _sequence(self, seq: int | None, recv_ns: int) -> None:
-        """Check the connection-wide ``sequence_num``; a jump resyncs every book."""
+    def _sequence(self, seq: int | None, recv_ns: int) -> bool:
+        """Check the connection-wide ``sequence_num``: a jump resyncs every book; a number
+        already taken is a duplicate frame (False: drop it)."""
         if seq is None:
-            return
+            return True
         expected = self._next_seq
+        if expected is not None and seq < expected:
+            self.event("duplicate", "", "sequence_num repeated", recv_ns, expected, seq)
+            return False
         self._next_seq = seq + 1
         if expected is not None and seq != expected:
             self.event("gap", "", "sequence_num jump", recv_ns, expected, seq)
             for sym in self.symbols:
                 self.resync(sym, recv_ns, f"sequence_num gap: expected {expected}, got {seq}")
+        return True
 
     def _other(self, msg: dict[str, Any], text: str, recv_ns: int) -> None:
         """Any frame but a book frame: heartbeats, subscriptions, errors."""
-        self._sequence(msg.get("sequence_num"), recv_ns)
+        if not self._sequence(msg.get("sequence_num"), recv_ns):
+            return
         channel = msg.get("channel")
         if channel == "l2_data":  # a book frame the typed decode refused: a malformed one
             msg_ = "l2_data frame of an unknown shape"

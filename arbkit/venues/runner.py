@@ -4,6 +4,10 @@ Venue protocols are sans-I/O (`FeedProtocol`): they turn received text into rows
 text to send. `run_feed` only moves frames: it connects, records every frame raw (the source
 of truth) with its receive time taken before parsing, answers pings, watches for silence,
 and reconnects with capped, jittered backoff until the caller stops it. It never gives up.
+
+The backoff resets once a connection has delivered good data: the protocol says so
+(`Delivering`: its snapshot arrived), or frames have kept coming for ``healthy_after``
+seconds. A connection that fails before that keeps the schedule escalating.
 """
 
 from __future__ import annotations
@@ -64,11 +68,60 @@ class HttpGet(Protocol):
     url: str
 
 
+@runtime_checkable
+class Delivering(Protocol):
+    """A protocol that can say its connection delivered good data (e.g. its snapshot): the
+    runner then resets the reconnect backoff (see `arbkit.core.retry`)."""
+
+    def delivered(self) -> bool: ...
+
+
+@runtime_checkable
+class PingListener(Protocol):
+    """A protocol that wants to know of the venue's WebSocket pings (liveness without data,
+    e.g. Kalshi's every 10 s: their absence marks the books stale before the reconnect)."""
+
+    def on_ping(self, now_ns: int) -> None: ...
+
+
+class HealthWatch:
+    """When one connection has delivered good data, so its backoff starts over: the protocol
+    says so (`Delivering`), or frames kept coming for ``backoff.healthy_after`` seconds. A
+    connection that fails before that keeps escalating the backoff."""
+
+    def __init__(self, protocol: FeedProtocol, backoff: Backoff) -> None:
+        self._delivered = protocol.delivered if isinstance(protocol, Delivering) else None
+        self._backoff = backoff
+        self._first: float | None = None
+        self.healthy = False
+
+    def frames(self, now_s: float) -> None:
+        """Frames arrived at ``now_s`` (seconds on any monotonic clock)."""
+        if self.healthy:
+            return
+        if self._first is None:
+            self._first = now_s
+        if (self._delivered is not None and self._delivered()) or (
+            now_s - self._first >= self._backoff.healthy_after
+        ):
+            self._backoff.healthy()
+            self.healthy = True
+
+
 class _Connection:
     """Numbers connections and frames and records everything about them to the sink."""
 
-    def __init__(self, protocol: FeedProtocol, sink: Sink, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        protocol: FeedProtocol,
+        sink: Sink,
+        http: aiohttp.ClientSession | None,
+        clock: Callable[[], int] = now_ns,
+    ) -> None:
+        """``clock`` stamps what is recorded without a time of its own (a generated session
+        passes its virtual clock; ``http`` is None there, GETs being answered virtually)."""
         self.protocol = protocol
+        self.clock = clock
         self.sink = sink
         self.http = http
         self.stream = protocol.stream
@@ -79,11 +132,13 @@ class _Connection:
 
     def record(self, kind: str, payload: str, t_ns: int | None = None) -> None:
         self.frame_no += 1
-        t = now_ns() if t_ns is None else t_ns
+        t = self.clock() if t_ns is None else t_ns
         self.sink.write_raw(self.stream, RawFrame(t, self.conn_id, self.frame_no, kind, payload))
 
     def event(self, kind: str, detail: str) -> None:
-        self.sink.write(EventRow(now_ns(), self.stream, self.conn_id, kind, "", detail, None, None))
+        self.sink.write(
+            EventRow(self.clock(), self.stream, self.conn_id, kind, "", detail, None, None)
+        )
 
     async def flush_outgoing(
         self,
@@ -105,6 +160,7 @@ class _Connection:
     async def _get(self, requester: HttpRequester, request: HttpGet) -> None:
         """Make one GET for the protocol; the reply is recorded raw as kind ``http``."""
         self.record("send", f"GET {request.url}")
+        assert self.http is not None
         try:
             async with self.http.get(request.url) as resp:
                 text = await resp.text()
@@ -131,6 +187,14 @@ def http_record(status: int, text: str) -> tuple[str, str]:
     if status == 200:
         return "http", text
     return "error", f"HTTP {status} {text}" if status else text
+
+
+def receive_frame(conn: _Connection, text: str, recv: int) -> bool:
+    """Record one received frame raw, then parse it (`deliver`); False asks for a reconnect.
+    The live read loop and a generated session's virtual link both take frames through here."""
+    conn.frame_no += 1
+    conn.sink.write_raw(conn.stream, RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text))
+    return deliver(conn.protocol, conn.sink, text, recv, conn.conn_id, conn.frame_no)
 
 
 def describe(exc: BaseException) -> str:
@@ -229,12 +293,11 @@ async def _connect_once(
     opened = now_ns()  # the protocol opens at the time recorded (a replay opens it then too)
     conn.record("connect", url, opened)
     conn.event("connect", url)
-    backoff.connected(time.monotonic())
     _guarded(conn, "on_open", lambda: protocol.on_open(conn.conn_id, opened))
     reason = "closed by server"
     try:
         await conn.flush_outgoing(ws)
-        reason = await _read_loop(protocol, conn, ws, stop, timer_interval)
+        reason = await _read_loop(protocol, conn, ws, stop, backoff, timer_interval)
     except (aiohttp.ClientError, OSError, ConnectionError) as exc:
         reason = f"connection error: {describe(exc)}"
     finally:
@@ -262,6 +325,7 @@ async def _read_loop(
     conn: _Connection,
     ws: aiohttp.ClientWebSocketResponse,
     stop: asyncio.Event,
+    backoff: Backoff,
     timer_interval: float,
 ) -> str:
     """Receive until the connection ends; returns why.
@@ -276,8 +340,10 @@ async def _read_loop(
     """
     loop = asyncio.get_running_loop()
     sink, stream = conn.sink, conn.stream
-    write_raw, take_outgoing = sink.write_raw, protocol.take_outgoing
+    take_outgoing = protocol.take_outgoing
     take_http = conn.requester.take_http if conn.requester is not None else None
+    on_ping = protocol.on_ping if isinstance(protocol, PingListener) else None
+    health = HealthWatch(protocol, backoff)
     text_kind, binary_kind = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY
     last_alive = loop.time()
     next_timer = last_alive + timer_interval
@@ -308,10 +374,7 @@ async def _read_loop(
                             msg.data if kind is text_kind else msg.data.decode("utf-8", "replace")
                         )
                         frames += 1
-                        conn.frame_no += 1
-                        raw = RawFrame(recv, conn.conn_id, conn.frame_no, "frame", text)
-                        write_raw(stream, raw)
-                        if not deliver(protocol, sink, text, recv, conn.conn_id, conn.frame_no):
+                        if not receive_frame(conn, text, recv):
                             break
                     elif kind is aiohttp.WSMsgType.PING:
                         ping = msg.data
@@ -338,7 +401,10 @@ async def _read_loop(
         finally:
             if frames:
                 sink.count(stream, "frames", frames)
+                health.frames(last_alive)  # also when the connection ended inside the scope
         if ping is not None:
+            if on_ping is not None:
+                _guarded(conn, "on_ping", lambda: on_ping(now_ns()))
             await ws.pong(ping)
         await conn.flush_outgoing(ws, out, gets)
         if stop.is_set():

@@ -59,6 +59,7 @@ _COUNTERS = {
     "error": "errors",
     "duplicate": "duplicates",
     "dropped": "dropped",
+    "divergence": "divergences",
 }
 """Event kinds a feed writes -> the stream counter each increments (session.json)."""
 
@@ -298,6 +299,10 @@ class SpotFeed:
     def take_outgoing(self) -> list[str]:
         out, self._out = self._out, []
         return out
+
+    def delivered(self) -> bool:
+        """True once this connection has a snapshot applied (the runner's `Delivering`)."""
+        return any(book.valid for book in self.books.values())
 
     def view(self, symbol: str | None = None, depth: int | None = None) -> BookView:
         """The `BookView` of ``symbol``'s book (default: the first symbol) for the index; its

@@ -60,6 +60,7 @@ class KalshiBook:
         "market",
         "no",
         "sid",
+        "stale",
         "synced",
         "updated_ns",
         "yes",
@@ -71,6 +72,7 @@ class KalshiBook:
     no: dict[int, int]
     _best: tuple[int, int] | None
     synced: bool
+    stale: bool
     invalid_reason: str
     sid: int
     updated_ns: int
@@ -82,6 +84,9 @@ class KalshiBook:
         self.no = {}
         self._best = (_EMPTY, _EMPTY)
         self.synced = False
+        self.stale = False
+        """The connection went silent: the ladders are kept (and still follow the deltas),
+        but not vouched for until frames resume or a new snapshot arrives."""
         self.invalid_reason = "no snapshot yet"
         self.sid = 0
         self.updated_ns = 0
@@ -101,8 +106,9 @@ class KalshiBook:
 
     @property
     def valid(self) -> bool:
-        """True only between a snapshot and the next gap/disconnect, and while not crossed."""
-        return self.synced and not self.crossed
+        """True only between a snapshot and the next gap/disconnect, while the connection is
+        not silent, and while not crossed."""
+        return self.synced and not self.stale and not self.crossed
 
     def reset(
         self,
@@ -122,6 +128,7 @@ class KalshiBook:
             self.no = {p: q for p, q in no.items() if q > 0}
         self._best = None
         self.synced = True
+        self.stale = False
         self.invalid_reason = ""
         self.sid = sid
         self.updated_ns = recv_ns
@@ -164,6 +171,9 @@ class KalshiBook:
     def _check(self) -> None:
         if not self.synced:
             msg = f"book {self.market} is not valid ({self.invalid_reason}); wait for a snapshot"
+            raise BookInvalidError(msg)
+        if self.stale:
+            msg = f"book {self.market} is stale (its connection went silent); wait for data"
             raise BookInvalidError(msg)
         if self.crossed:
             msg = f"book {self.market} is crossed (YES bid + NO bid >= $1); wait for a resync"

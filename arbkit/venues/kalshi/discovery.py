@@ -105,7 +105,8 @@ class MarketDiscovery:
     ``clock`` (wall-clock ns) decides which markets are past their close; it is the venue's
     time, so a test world running on a shifted clock passes its own. ``horizon`` (seconds)
     limits the live set to markets closing within it: hourly ladders open days ahead, so
-    following every open strike of every future hour is rarely wanted.
+    following every open strike of every future hour is rarely wanted. ``recv_clock`` stamps
+    the rows written (our receive time: the wall clock, or a generated session's virtual one).
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class MarketDiscovery:
         close_grace: float = 0.5,
         clock: Callable[[], int] = now_ns,
         horizon: float | None = None,
+        recv_clock: Callable[[], int] = now_ns,
     ) -> None:
         self.client = client
         self.series = tuple(series)
@@ -127,6 +129,7 @@ class MarketDiscovery:
         self.sink: Sink = client.sink if sink is None else sink
         self.close_grace = close_grace
         self._clock = clock
+        self._recv_clock = recv_clock
         self.horizon = horizon
         self.markets: dict[str, Market] = {}
         """The live markets, by ticker."""
@@ -145,7 +148,7 @@ class MarketDiscovery:
                     listed = await self.client.markets(series_ticker=series, status=status)
                     known.update((m.ticker, m) for m in listed)
             except ArbkitError as exc:
-                row = EventRow(now_ns(), STREAM, 0, "error", series, str(exc), None, None)
+                row = EventRow(self._recv_clock(), STREAM, 0, "error", series, str(exc), None, None)
                 self.sink.write(row)
                 self.sink.count(STREAM, "discovery_errors")
                 known.update((t, m) for t, m in self.known.items() if m.series == series)
@@ -175,7 +178,7 @@ class MarketDiscovery:
                         break
 
     def _record_states(self, markets: Iterable[Market]) -> None:
-        recv_ns = now_ns()
+        recv_ns = self._recv_clock()
         for m in markets:
             state = _state(m)
             if self._states.get(m.ticker) != state:

@@ -1,14 +1,20 @@
 """REST order-book poller: the "old way" recorded beside the WebSocket books.
 
-Every ``interval`` seconds it polls ``GET /markets/{t}/orderbook`` for each followed market
-(through the client's token bucket, so the tier limit holds however many markets there are)
-and records, per poll: ``kalshi_rest_book`` rows (request sent, response arrived, HTTP
-status, ``Age`` header, the levels), and the raw exchange under ``raw/kalshi_rest`` — a
-``send`` frame with the request line and a ``frame`` (or ``error``) frame with the body, both
-numbered by the poll id, so the rows can be re-derived from raw.
+Each followed market is polled (``GET /markets/{t}/orderbook``) on its own fixed-cadence
+schedule, every ``interval`` seconds, the markets' slots spread evenly over the interval, and
+every request goes through the client's shared token bucket (so the tier limit holds however
+many markets there are). Per poll it records ``kalshi_rest_book`` rows — the slot the request
+was *intended* for (``intended_ns``) beside when it actually left (``sent_ns``) and when the
+answer came (``recv_ns``), so a stalled response or a queue behind the limiter cannot hide
+itself (coordinated omission) — the HTTP status, the ``Age`` header and the levels; and the
+raw exchange under ``raw/kalshi_rest`` (a ``send`` frame with the request line and a ``frame``
+or ``error`` frame with the body, both numbered by the poll id).
 
-A 429, a 5xx or an unreachable host is recorded and the next round waits a capped, jittered,
-growing delay; the poller never gives up while it runs.
+A failure backs off *that market only*: a 429 waits the server's ``Retry-After`` (when sent;
+Kalshi sends none in 2026) or a capped, jittered, growing delay, and its retry again waits
+for the shared bucket; a 5xx or an unreachable host retries that market after a short
+growing delay. The other markets keep their cadence; a market returns to its slots after
+a success. The poller never gives up while it runs.
 """
 
 from __future__ import annotations
@@ -35,11 +41,21 @@ from arbkit.venues.kalshi.rest import (
     orderbook_path,
 )
 
+SYNC_EVERY_S = 0.25
+"""How often `RestBookPoller.run` starts or stops per-market schedules for added or removed
+markets."""
+
+
+def failed(status: int) -> bool:
+    """A poll status that is retried: unreachable (0), 429, or a 5xx."""
+    return status in (0, 429) or status >= 500
+
 
 class RestBookPoller:
-    """Polls the REST order books of a changing set of markets at a fixed cadence.
+    """Polls the REST order books of a changing set of markets, each at a fixed cadence.
 
     ``sink`` defaults to the client's, which also receives the client's rate-limit/error events.
+    ``backoff_initial`` / ``backoff_max`` shape a failing market's retry delays.
     """
 
     def __init__(
@@ -50,7 +66,7 @@ class RestBookPoller:
         markets: Iterable[str] = (),
         interval: float = 1.0,
         depth: int | None = None,
-        backoff_initial: float = 1.0,
+        backoff_initial: float = 0.25,
         backoff_max: float = 30.0,
         rng: random.Random | None = None,
     ) -> None:
@@ -78,11 +94,15 @@ class RestBookPoller:
         self.add(m.ticker for m in change.added)
         self.remove(change.removed)
 
-    async def poll(self, ticker: str) -> RestBook:
-        """One poll of one market, recorded (rows, raw frames, events); never raises for HTTP."""
+    async def poll(self, ticker: str, intended_ns: int | None = None) -> RestBook:
+        """One poll of one market, recorded (rows, raw frames, events); never raises for HTTP.
+
+        ``intended_ns`` is the slot the poll was scheduled for (default: now).
+        """
         poll_id = next(self._poll_ids)
         path = orderbook_path(ticker) + ("" if self.depth is None else f"?depth={self.depth}")
         started = now_ns()
+        intended = started if intended_ns is None else intended_ns
         try:
             response = await self.client.orderbook_response(ticker, depth=self.depth, retries=0)
         except KalshiConnectionError as exc:
@@ -101,7 +121,7 @@ class RestBookPoller:
                 book = book_from_response(ticker, response)
             except (ValueError, TypeError, ProtocolError) as exc:  # bad JSON, shape or number
                 book = self._malformed(ticker, response, exc)
-        for row in book.rows(poll_id):
+        for row in book.rows(poll_id, intended):
             self.sink.write(row)
         self.sink.count(STREAM, "polls")
         return book
@@ -118,16 +138,53 @@ class RestBookPoller:
         return list(await asyncio.gather(*(self.poll(t) for t in sorted(self._markets))))
 
     async def run(self) -> None:
-        """Poll rounds every ``interval`` seconds until cancelled; back off after failures."""
+        """Poll every followed market on its own schedule until cancelled."""
+        tasks: dict[str, asyncio.Task[None]] = {}
+        try:
+            while True:
+                wanted = self._markets
+                for ticker in [t for t in tasks if t not in wanted]:
+                    tasks.pop(ticker).cancel()
+                new = sorted(t for t in wanted if t not in tasks)
+                start = time.monotonic()
+                for i, ticker in enumerate(new):
+                    # spread new markets' slots over the interval instead of a burst
+                    phase = self.interval * i / len(new)
+                    tasks[ticker] = asyncio.create_task(
+                        self._run_market(ticker, start + phase), name=f"poll {ticker}"
+                    )
+                await asyncio.sleep(min(SYNC_EVERY_S, self.interval))
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+
+    async def _run_market(self, ticker: str, anchor: float) -> None:
+        """One market's schedule: slots at ``anchor + k * interval``; after a failure its own
+        backoff (a retry's intended time is when it was due), then the slots again.
+
+        A response slower than the interval makes the next poll leave at once, against the
+        latest slot it missed (not a burst of catch-up polls for each one).
+        """
         backoff = Backoff(*self._backoff_args, rng=self._rng)
-        next_round = time.monotonic()
+        interval = self.interval
+        slot = 0  # slots are counted, not summed, so float error cannot double one
+        due = anchor
         while True:
-            books = await self.poll_round()
             now = time.monotonic()
-            next_round = max(next_round + self.interval, now)
-            failed = [b for b in books if b.response.status in (0, 429) or b.response.status >= 500]
-            if failed:
-                next_round = max(next_round, now + backoff.delay(now))
-            else:
-                backoff = Backoff(*self._backoff_args, rng=self._rng)
-            await asyncio.sleep(next_round - time.monotonic())
+            if due > now:
+                await asyncio.sleep(due - now)
+            intended = now_ns() - int((time.monotonic() - due) * 1e9)
+            response = (await self.poll(ticker, intended)).response
+            now = time.monotonic()
+            if failed(response.status):
+                delay = backoff.delay(now)
+                if response.status == 429 and response.retry_after_s is not None:
+                    delay = max(delay, float(response.retry_after_s))
+                due = now + delay
+                continue
+            retried = due != anchor + slot * interval
+            backoff.healthy()
+            latest = int((now - anchor) // interval)  # the latest slot at or before now
+            slot = latest + 1 if retried or latest <= slot else latest
+            due = anchor + slot * interval

@@ -3,7 +3,9 @@
 Endpoints and shapes follow reference/kalshi-api.md §4 (OpenAPI 3.13.0, April 2026, plus live
 captures through 2026-08): ``/markets`` (cursor pagination), ``/markets/{t}``,
 ``/markets/{t}/orderbook``, ``/series/{t}``, ``/exchange/status``. Error bodies are
-``{"error": {"code", "message", "details"}}``; 429 carries no ``Retry-After``.
+``{"error": {"code", "message", "details"}}`` (``details`` says what was wrong, e.g.
+"invalid status filter": it is part of every error's message); Kalshi's 429 carries no
+``Retry-After`` (one that does is honoured).
 
 Every request waits for the token bucket (default: Basic tier, ~20 requests/s). 429 and 5xx
 answers and connection failures are retried with capped, jittered exponential backoff and
@@ -63,9 +65,17 @@ class KalshiApiError(ArbkitError):
         self.code = code
         self.message = message
         self.details = details
-        self.said = ": ".join(x for x in (code, message) if x) or "no error body"
+        said = ": ".join(x for x in (code, message) if x)
+        if details and details != message:
+            said = f"{said} ({details})" if said else details
+        self.said = said or "no error body"
         text = f"Kalshi REST {path} answered HTTP {status} ({self.said})"
-        super().__init__(f"{text}; {self.hint}" if self.hint else text)
+        hint = self.hint_for(path)
+        super().__init__(f"{text}; {hint}" if hint else text)
+
+    def hint_for(self, path: str) -> str:
+        """What to do about this error on ``path``."""
+        return self.hint
 
 
 class KalshiAuthError(KalshiApiError):
@@ -77,6 +87,12 @@ class KalshiAuthError(KalshiApiError):
 
 class KalshiNotFoundError(KalshiApiError):
     hint = "check the ticker (markets are date-coded in US Eastern time) and the environment"
+
+    def hint_for(self, path: str) -> str:
+        """The ticker hint only where a path names a market, series or event."""
+        if path.startswith(("/markets/", "/series/", "/events/")):
+            return self.hint
+        return "check the API base URL (it ends in /trade-api/v2) and the environment"
 
 
 class KalshiRateLimitError(KalshiApiError):
@@ -132,6 +148,8 @@ class RestResponse:
     """The ``Date`` header (the server's clock, one-second resolution)."""
     server_ns: int | None = None
     """The server's clock in ns, from `SERVER_TIME_HEADER` (arbkit's embedded world only)."""
+    retry_after_s: int | None = None
+    """The ``Retry-After`` header in seconds, when a 429 or 503 carries one."""
 
     def json(self) -> Any:
         return orjson.loads(self.body)
@@ -182,20 +200,25 @@ class RestBook:
     response: RestResponse
     levels: list[SideLevel]
 
-    def rows(self, poll_id: int) -> list[KalshiRestBookRow]:
-        """The ``kalshi_rest_book`` rows of this poll (one ``side == ""`` row if no levels)."""
+    def rows(self, poll_id: int, intended_ns: int | None = None) -> list[KalshiRestBookRow]:
+        """The ``kalshi_rest_book`` rows of this poll (one ``side == ""`` row if no levels);
+        ``intended_ns`` is the poll's scheduled send time."""
         r = self.response
-        if not self.levels:
-            return [
-                KalshiRestBookRow(
-                    poll_id, r.sent_ns, r.recv_ns, r.status, self.market, "", 0, 0, r.age_s
-                )
-            ]
+        levels = self.levels or [("", 0, 0)]
         return [
             KalshiRestBookRow(
-                poll_id, r.sent_ns, r.recv_ns, r.status, self.market, side, price, qty, r.age_s
+                poll_id,
+                r.sent_ns,
+                r.recv_ns,
+                r.status,
+                self.market,
+                side,
+                price,
+                qty,
+                r.age_s,
+                intended_ns,
             )
-            for side, price, qty in self.levels
+            for side, price, qty in levels
         ]
 
 
@@ -335,6 +358,7 @@ class KalshiRest:
                         _header_int(resp.headers.get("Age")),
                         _header_date_ns(resp.headers.get("Date")),
                         _header_int(resp.headers.get(SERVER_TIME_HEADER)),
+                        _header_int(resp.headers.get("Retry-After")),
                     )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 reason = f"{type(exc).__name__}: {exc}"
@@ -356,7 +380,7 @@ class KalshiRest:
                     detail = f"HTTP {response.status} ({said}); no retries left"
                     self._event(kind, path, detail, response.status)
                     return response
-                delay = backoff.delay(time.monotonic())
+                delay = max(backoff.delay(time.monotonic()), response.retry_after_s or 0.0)
                 detail = f"HTTP {response.status} ({said}); retry in {delay:.2f}s"
                 self._event(kind, path, detail, response.status)
             left -= 1

@@ -3,8 +3,9 @@
 Kalshi WS v2 (reference/kalshi-api.md §2–3, 2026): the upgrade request to
 ``/trade-api/ws/v2`` carries the three ``KALSHI-ACCESS-*`` headers, signed afresh on every
 connection attempt over ``timestamp + "GET" + path``. Everything else — commands, parsing,
-sequence checks, books, resync — is the sans-I/O `KalshiProtocol`; liveness (pings, 25 s
-silence), raw recording and reconnect backoff are the runner's.
+sequence checks, books, resync, stale books when pings are overdue — is the sans-I/O
+`KalshiProtocol`; answering pings (and telling the protocol of them), the 25 s silence
+watchdog, raw recording and reconnect backoff are the runner's.
 """
 
 from __future__ import annotations
