@@ -17,7 +17,7 @@ from arbkit import __version__
 from arbkit.core.errors import ArbkitError
 
 # name -> module under arbkit.commands (its HELP is the command's description), in DESIGN order
-COMMANDS: dict[str, str | None] = {
+COMMANDS: dict[str, str] = {
     "sim": "sim",
     "record": "record",
     "monitor": "monitor",
@@ -27,9 +27,6 @@ COMMANDS: dict[str, str | None] = {
     "backtest": "backtest",
     "demo": "demo",
 }
-PLANNED: dict[str, str] = {}
-"""What the commands that are not built yet will do (shown in --help)."""
-
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
@@ -49,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"arbkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
-        help_text = PLANNED[name] + " (not built yet)" if module is None else _load(module).HELP
+        help_text = _load(module).HELP
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument(
             "--env",
@@ -57,10 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
             default="sim",
             help="sim: the embedded world (default); demo/prod: Kalshi's real hosts",
         )
-        if module is not None:
-            _load(module).add_arguments(p)
-        else:
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        _load(module).add_arguments(p)
     return parser
 
 
@@ -70,12 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    module = COMMANDS[args.command]
-    if module is None:
-        print(f"arbkit {args.command}: not built yet in arbkit {__version__}", file=sys.stderr)
-        return EXIT_USAGE
     try:
-        result: int = _load(module).run(args)
+        result: int = _load(COMMANDS[args.command]).run(args)
     except ArbkitError as exc:
         print(f"arbkit {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILURE

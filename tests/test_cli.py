@@ -1,4 +1,4 @@
-"""The CLI skeleton: help, version, and commands that are not built yet."""
+"""The CLI skeleton: help, version, and clear errors for bad use."""
 
 from __future__ import annotations
 
@@ -29,12 +29,6 @@ def test_version() -> None:
         check=True,
     )
     assert out.stdout.strip() == f"arbkit {__version__}"
-
-
-@pytest.mark.parametrize("name", [n for n, module in COMMANDS.items() if module is None])
-def test_unbuilt_commands_say_so_and_exit_2(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([name]) == 2
-    assert "not built yet" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
