@@ -19,6 +19,16 @@ quarter of their change rates; the replica and the world's reference BRTI are co
 second (200 ms); REST polls every 5 s per market (1 s). About 60 raw frames per virtual
 second in all (live: ~450).
 
+Two processes, one per core: `generate` runs the Kalshi side (exchange, makers, WebSocket
+frames, REST polls, discovery, clock probes) here and the spot side (venue frames, spot feeds,
+the replica) in a child interpreter (`spot_worker`), each with its own `SessionWriter` in its
+own directory; the child's tables are moved into the session at the end (`absorb_session`).
+The Kalshi side steps its own copy of the spot venues' true books (no frames) for the
+reference BRTI its makers follow; the child hears, one 60-s chunk at a time, the official
+ticks the Kalshi feed received, so the replica's ``official_e8`` is what one process writes.
+Every random stream is seeded per side, so the session is the same as `Generation` writes in
+one process (`Side.ALL`, which the tests use to look inside).
+
 Faults (`FaultPlan` spec, as ``arbkit sim --faults``) apply as in the world: ``gap``/``dup``/
 ``malformed`` per frame (the servers' own fault code on the spot side, `KalshiWsPeer` on
 Kalshi's), ``drop`` as disconnects with reconnect backoff, ``http429``/``http5xx`` on REST,
@@ -378,9 +388,7 @@ class Generation:
         self.officials = _OfficialOut(sched)
         self.spot_peers: list[_SpotPeer] = []
         if spot:
-            self.live = LiveIndex(
-                self.endpoints.venues, self.writer, interval_s=c.index_interval_s
-            )
+            self.live = LiveIndex(self.endpoints.venues, self.writer, interval_s=c.index_interval_s)
             self.spot_peers = [_SpotPeer(self, v, s) for v, s in self.spot.servers.items()]
         if kalshi:
             self._kalshi_side(plan)
@@ -674,6 +682,9 @@ def spot_worker() -> None:
     put("done", None)
 
 
+_WORKER = "from arbkit.session.generate import spot_worker; spot_worker()"
+
+
 class _TwoSides:
     """`generate`'s split: this process runs the Kalshi side, a child (`spot_worker`) the spot
     side; one chunk of official ticks goes over per chunk, so the child runs at most a chunk
@@ -690,14 +701,15 @@ class _TwoSides:
 
     def _start(self) -> subprocess.Popen[bytes]:
         root = str(Path(arbkit.__file__).resolve().parent.parent)  # this very arbkit
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
         child = subprocess.Popen(
-            [sys.executable, "-c", "from arbkit.session.generate import spot_worker; spot_worker()"],
+            [sys.executable, "-c", _WORKER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            env={**os.environ, "PYTHONPATH": path},
         )
-        assert child.stdin is not None and child.stdout is not None
+        assert child.stdin is not None
+        assert child.stdout is not None
         self.stdin, self.stdout = child.stdin, child.stdout
         out = child.stdout
 
@@ -746,6 +758,7 @@ class _TwoSides:
     def run(self) -> Path:
         config = self.config
         part = config.out / self.part_id
+        shutil.rmtree(part, ignore_errors=True)  # ours, left by a run that was killed
         child = self._start()
         try:
             gen = Generation(config, Side.KALSHI)
