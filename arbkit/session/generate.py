@@ -63,7 +63,6 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-import arbkit
 from arbkit import __version__
 from arbkit.core.clock import ClockOffset
 from arbkit.core.config import VENUES, Endpoint, Endpoints
@@ -700,7 +699,7 @@ class _TwoSides:
         self.mine = 0.0
 
     def _start(self) -> subprocess.Popen[bytes]:
-        root = str(Path(arbkit.__file__).resolve().parent.parent)  # this very arbkit
+        root = str(Path(__file__).resolve().parents[2])  # where this very arbkit lives
         path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
         child = subprocess.Popen(
             [sys.executable, "-c", _WORKER],
