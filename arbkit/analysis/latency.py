@@ -167,7 +167,9 @@ def ws_split(session: Session, clock: ClockCorrection | None = None) -> pl.DataF
     payload = pl.col("payload").str
     return (
         session.raw("kalshi_ws")
-        .filter(pl.col("kind") == "frame")
+        # a substring test first: parsing every frame's JSON three times is the report's
+        # costliest step, and most frames (book deltas) carry no sending time
+        .filter((pl.col("kind") == "frame") & payload.contains("sending_ts_ms", literal=True))
         .select(
             "recv_ns",
             payload.json_path_match("$.type").alias("channel"),

@@ -30,6 +30,7 @@ import operator
 import os
 import re
 import secrets
+import shutil
 import time
 import warnings
 from collections import defaultdict
@@ -43,6 +44,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from arbkit import __version__
@@ -518,6 +520,47 @@ def compact_table(table_dir: Path) -> Part | None:
         with contextlib.suppress(OSError):
             part.path.unlink()
     return Part(first, last, final)
+
+
+def absorb_session(into: Path, other: Path) -> None:
+    """Move closed session ``other``'s tables into closed session ``into`` and delete it.
+
+    For a session written by several writers at once, each in its own directory (a writer
+    owns its manifest, so two never share one): a table only ``other`` has is moved whole; a
+    table both have (``events``) becomes one part, ordered by ``recv_ns`` (stable: ``into``'s
+    rows first on ties). Counters and row counts add up; ``other``'s stream parsers join.
+    """
+    mine, theirs = _read_manifest(into / MANIFEST), _read_manifest(other / MANIFEST)
+    for table, table_dir in list(table_dirs(other)):
+        target = into / table
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(table_dir, target)
+            continue
+        old = [p.path for p in live_parts(target)[0]]
+        parts = old + [p.path for p in live_parts(table_dir)[0]]
+        merged = pa.concat_tables(pq.read_table(p) for p in parts)
+        if "recv_ns" in merged.column_names:
+            merged = merged.take(pc.sort_indices(merged, [("recv_ns", "ascending")]))
+        final = target / "part-000001.parquet"
+        tmp = target / ("merged" + _TMP_SUFFIX)
+        pq.write_table(merged, tmp, compression=_COMPACT_COMPRESSION)
+        for p in old:
+            p.unlink()
+        os.replace(tmp, final)
+    counters = mine.setdefault("counters", {})
+    for stream, counts in theirs.get("counters", {}).items():
+        into_counts = counters.setdefault(stream, {})
+        for name, n in counts.items():
+            into_counts[name] = into_counts.get(name, 0) + n
+    rows = mine.setdefault("rows", {})
+    for table, n in theirs.get("rows", {}).items():
+        rows[table] = rows.get(table, 0) + n
+    mine["counters"] = dict(sorted(counters.items()))
+    mine["rows"] = dict(sorted(rows.items()))
+    mine["streams"] = dict(sorted({**mine.get("streams", {}), **theirs.get("streams", {})}.items()))
+    _write_json_atomic(into / MANIFEST, mine)
+    shutil.rmtree(other)
 
 
 class Session:

@@ -94,9 +94,22 @@ def _best_by_block(keys: I64, prices: I64, qtys: I64, *, highest: bool) -> tuple
     n = len(keys)
     best_price = np.full(n, -1, dtype=np.int64)
     best_qty = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return best_price, best_qty
+    # Every row's level (its price's rank in its block), all blocks at once: sorted by
+    # (block, price), a block keeps its rows' positions (the keys are sorted already).
+    by_price = np.lexsort((prices, keys))
+    sorted_prices, sorted_keys = prices[by_price], keys[by_price]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (sorted_prices[1:] != sorted_prices[:-1]) | (sorted_keys[1:] != sorted_keys[:-1])
+    level_id = np.cumsum(new) - 1
+    level_price = sorted_prices[new]
+    level_of = np.empty(n, dtype=np.int64)
+    level_of[by_price] = level_id
     for start, stop in _blocks(keys):
-        levels, level = np.unique(prices[start:stop], return_inverse=True)
-        idx, q = _best(level.astype(np.int64), qtys[start:stop], len(levels), highest=highest)
+        first, last = int(level_id[start]), int(level_id[stop - 1])
+        levels = level_price[first : last + 1]
+        idx, q = _best(level_of[start:stop] - first, qtys[start:stop], len(levels), highest=highest)
         best_price[start:stop] = np.where(idx >= 0, levels[np.maximum(idx, 0)], -1)
         best_qty[start:stop] = q
     return best_price, best_qty

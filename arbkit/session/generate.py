@@ -19,6 +19,16 @@ quarter of their change rates; the replica and the world's reference BRTI are co
 second (200 ms); REST polls every 5 s per market (1 s). About 60 raw frames per virtual
 second in all (live: ~450).
 
+Two processes, one per core: `generate` runs the Kalshi side (exchange, makers, WebSocket
+frames, REST polls, discovery, clock probes) here and the spot side (venue frames, spot feeds,
+the replica) in a child interpreter (`spot_worker`), each with its own `SessionWriter` in its
+own directory; the child's tables are moved into the session at the end (`absorb_session`).
+The Kalshi side steps its own copy of the spot venues' true books (no frames) for the
+reference BRTI its makers follow; the child hears, one 60-s chunk at a time, the official
+ticks the Kalshi feed received, so the replica's ``official_e8`` is what one process writes.
+Every random stream is seeded per side, so the session is the same as `Generation` writes in
+one process (`Side.ALL`, which the tests use to look inside).
+
 Faults (`FaultPlan` spec, as ``arbkit sim --faults``) apply as in the world: ``gap``/``dup``/
 ``malformed`` per frame (the servers' own fault code on the spot side, `KalshiWsPeer` on
 Kalshi's), ``drop`` as disconnects with reconnect backoff, ``http429``/``http5xx`` on REST,
@@ -28,12 +38,22 @@ venue faults (``corrupt``, ``crossed``) through the spot servers. Not modelled h
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import pickle
+import queue
 import random
+import shutil
+import subprocess
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -48,7 +68,7 @@ from arbkit.core.clock import ClockOffset
 from arbkit.core.config import VENUES, Endpoint, Endpoints
 from arbkit.core.errors import ConfigError
 from arbkit.core.retry import Backoff
-from arbkit.core.storage import MANIFEST, SessionWriter
+from arbkit.core.storage import MANIFEST, SessionWriter, absorb_session
 from arbkit.index.live import LiveIndex, OfficialTap
 from arbkit.session.kalshi_peer import FaultCounts, KalshiRestPeer, KalshiWsPeer
 from arbkit.session.virtual import NS, Scheduler, VirtualLink, drive
@@ -179,8 +199,9 @@ class _SpotPeer:
         feed = gen.live.feeds[venue]
         self.app = web.Application()
         self.app.add_routes(server.routes(""))
-        self.down = _Pipe(gen.sched, gen.net_rng, gen.config.spot_delay_ms)
-        self.up = _Pipe(gen.sched, gen.net_rng, gen.config.spot_delay_ms)
+        self.down = _Pipe(gen.sched, gen.spot_net_rng, gen.config.spot_delay_ms)
+        self.up = _Pipe(gen.sched, gen.spot_net_rng, gen.config.spot_delay_ms)
+        self._requests: dict[str, tuple[web.Request, Any]] = {}
         self.conn: Conn | None = None
         # A server closes a client (missed heartbeats, ...) through `drop`, which closes the
         # socket; here there is none, so the connection ends after what was already sent.
@@ -197,6 +218,16 @@ class _SpotPeer:
         )
 
     def _request(self, url: str) -> tuple[web.Request, Any]:
+        """The request (and its route) a GET of ``url`` is, built once per URL: aiohttp's
+        mocked requests cost milliseconds, and a feed asks for the same few URLs all day."""
+        hit = self._requests.get(url)
+        if hit is None:
+            if len(self._requests) > 256:
+                self._requests.clear()
+            hit = self._requests[url] = self._build_request(url)
+        return hit
+
+    def _build_request(self, url: str) -> tuple[web.Request, Any]:
         parts = urlsplit(url)
         path = parts.path.removeprefix(f"/{self.venue}") + (
             f"?{parts.query}" if parts.query else ""
@@ -276,22 +307,60 @@ class _SpotPeer:
         return status, text, t + int(self.gen.config.rest_rtt_ms * 1e6)
 
 
+class Side(StrEnum):
+    """What one generation process runs: the whole world, or one side of it (see `generate`)."""
+
+    ALL = "all"
+    KALSHI = "kalshi"
+    """The Kalshi exchange, its peers and clients; the spot venues' true books only (for the
+    reference BRTI the makers follow), no spot frames."""
+    SPOT = "spot"
+    """The spot venues, their feeds and the replica (``index``); official ticks come in."""
+
+
+Official = tuple[int, int, int]
+"""An official BRTI tick as the client received it: (recv_ns, time_ns, value_e8)."""
+
+
+class _OfficialOut:
+    """Collects the official ticks the Kalshi side receives, for the spot side's replica."""
+
+    def __init__(self, sched: Scheduler) -> None:
+        self.sched = sched
+        self.ticks: list[Official] = []
+
+    def official(self, time_ns: int, value_e8: int) -> None:
+        self.ticks.append((self.sched.now, time_ns, value_e8))
+
+    def take(self) -> list[Official]:
+        ticks, self.ticks = self.ticks, []
+        return ticks
+
+
 class Generation:
     """One generation run: the world, the client side and the schedule that joins them.
 
     `generate` is the usual entry; tests keep the object to compare the recorded books with
-    the world's true ones (`exchange`) and the client's (`feed`) after `run`.
+    the world's true ones (`exchange`) and the client's (`feed`) after `run`. ``side`` and
+    ``session_id`` serve `generate`'s two processes; the default runs everything here.
     """
 
-    def __init__(self, config: GenerateConfig) -> None:
+    def __init__(
+        self, config: GenerateConfig, side: Side = Side.ALL, session_id: str | None = None
+    ) -> None:
         self.config = c = config
+        self.side = side
+        kalshi, spot = side != Side.SPOT, side != Side.KALSHI
         self.start = c.start_ns
         self.end = c.start_ns + int(c.hours * 3600 * NS)
         self.sched = sched = Scheduler(c.start_ns)
         plan = FaultPlan.parse(c.faults)
         self.net_rng = random.Random(f"{c.seed}:net")
+        self.spot_net_rng = random.Random(f"{c.seed}:spot-net")
         self.counts = FaultCounts()
         price = PricePath(c.seed, c.start_ns)
+        # The spot side computes no reference BRTI (only the Kalshi world reads it).
+        index_ms = int(c.index_interval_s * 1000) if kalshi else int(c.hours * 3600e3) + 1000
         self.spot = SpotSim(
             path=price,
             seed=c.seed,
@@ -300,7 +369,7 @@ class Generation:
             now_ns=sched.clock,
             tick_ms=c.spot_tick_ms,
             rate_scale=c.spot_rate_scale,
-            index_interval_ms=int(c.index_interval_s * 1000),
+            index_interval_ms=index_ms,
             autostep=False,
         )
         self.endpoints = Endpoints(
@@ -309,11 +378,22 @@ class Generation:
         )
         self.writer = SessionWriter.create(
             c.out,
-            c.session_path.name,
+            session_id or c.session_path.name,
             meta=self._meta(),
             max_rows=250_000,
             flush_interval=15.0,
         )
+        self.clock = ClockOffset()
+        self.officials = _OfficialOut(sched)
+        self.spot_peers: list[_SpotPeer] = []
+        if spot:
+            self.live = LiveIndex(self.endpoints.venues, self.writer, interval_s=c.index_interval_s)
+            self.spot_peers = [_SpotPeer(self, v, s) for v, s in self.spot.servers.items()]
+        if kalshi:
+            self._kalshi_side(plan)
+
+    def _kalshi_side(self, plan: FaultPlan) -> None:
+        c, sched = self.config, self.sched
         self.exchange = Exchange(
             IndexTape(self._reference),
             seed=c.seed,
@@ -328,11 +408,11 @@ class Generation:
         self.wire = Wire(c.era)  # type: ignore[arg-type]
         self.kalshi_faults = plan.for_target("kalshi")
         self.kalshi_rng = random.Random(f"{c.seed}:kalshi-faults")
-        self.clock = ClockOffset()
         # --- the client side, exactly as `session.record` wires it ---------------------
-        self.live = LiveIndex(self.endpoints.venues, self.writer, interval_s=c.index_interval_s)
+        # (the replica of the spot side hears the official ticks; in one process directly)
+        hears = self.live if self.side == Side.ALL else cast(LiveIndex, self.officials)
         self.feed = KalshiFeed(
-            OfficialTap(self.writer, self.live), KALSHI_WS_URL, on_lifecycle=self._look_again
+            OfficialTap(self.writer, hears), KALSHI_WS_URL, on_lifecycle=self._look_again
         )
         rtt_rng = random.Random(f"{c.seed}:rest")
         rtt_mu = math.log(c.rest_rtt_ms * 1e6)
@@ -370,7 +450,6 @@ class Generation:
             on_drop=self._k_drop,
             backoff=self.backoff("kalshi"),
         )
-        self.spot_peers = [_SpotPeer(self, v, s) for v, s in self.spot.servers.items()]
         self._discovery_at: int | None = None
 
     def _meta(self) -> dict[str, Any]:
@@ -494,50 +573,71 @@ class Generation:
 
         self.sched.at(self.start + int(rng.expovariate(1 / mean) * NS), drop)
 
-    def run(self, progress: Progress | None) -> Path:
+    def hear_officials(self, ticks: list[Official]) -> None:
+        """The spot side: the replica hears these official ticks at their receive times."""
+        live = self.live
+        for recv, time_ns, value in ticks:
+            self.sched.at(recv, partial(live.official, time_ns, value))
+
+    def _schedule(self) -> None:
         c, sched, start = self.config, self.sched, self.start
-        tick = int(c.world_tick_ms * 1e6)
-        wall = time.monotonic()
-        try:
-            self._spot_step(start)
+        kalshi, spot = self.side != Side.SPOT, self.side != Side.KALSHI
+        self._spot_step(start)
+        if kalshi:
             self._step(start)
             self._probe(start)
             self._discover_first()
             self.k_link.connect()
-            for peer in self.spot_peers:
-                peer.link.connect()
-            spot_tick = int(c.spot_tick_ms * 1e6)
-            sched.every(start + spot_tick, spot_tick, self._spot_step)
-            sched.every(start + tick, tick, self._step)
+        for peer in self.spot_peers:
+            peer.link.connect()
+        spot_tick = int(c.spot_tick_ms * 1e6)
+        sched.every(start + spot_tick, spot_tick, self._spot_step)
+        if spot:
             interval = int(c.index_interval_s * NS)
-            first = (start // interval + 1) * interval
-            sched.every(first, interval, self._index)
-            sched.every(
-                start + int(c.rest_interval_s * NS) // 2,
-                int(c.rest_interval_s * NS),
-                self._poll_round,
-            )
+            sched.every((start // interval + 1) * interval, interval, self._index)
+        if kalshi:
+            tick = int(c.world_tick_ms * 1e6)
+            sched.every(start + tick, tick, self._step)
+            rest = int(c.rest_interval_s * NS)
+            sched.every(start + rest // 2, rest, self._poll_round)
             sched.every(start + CLOCK_PROBE_NS, CLOCK_PROBE_NS, self._probe)
             sched.every(start + PING_INTERVAL_NS, PING_INTERVAL_NS, self._ping)
             self._kalshi_drops()
-            total = (self.end - start) / NS
-            t = start
+
+    def run(
+        self,
+        progress: Progress | None,
+        *,
+        before: Callable[[int], None] | None = None,
+        after: Callable[[int], None] | None = None,
+    ) -> Path:
+        """Run to the end; ``before(t)`` / ``after(t)`` around each chunk ending at ``t``."""
+        wall = time.monotonic()
+        try:
+            self._schedule()
+            total = (self.end - self.start) / NS
+            t = self.start
             while t < self.end:
                 t = min(t + CHUNK_NS, self.end)
-                sched.run_until(t)
+                if before is not None:
+                    before(t)
+                self.sched.run_until(t)
                 self.writer.tick()
+                if after is not None:
+                    after(t)
                 if progress is not None:
-                    progress((t - start) / NS, total)
+                    progress((t - self.start) / NS, total)
         finally:
-            self.writer.update_meta(
-                clock_offset=self.clock.to_dict(),
-                markets=sorted(self.feed.markets | set(self.poller.markets)),
-                duration_s=round((self.end - start) / NS, 3),
-                generation={
-                    "wall_s": round(time.monotonic() - wall, 3),
-                    "injected": asdict(self.counts),
-                },
-            )
+            if self.side != Side.SPOT:
+                self.writer.update_meta(
+                    clock_offset=self.clock.to_dict(),
+                    markets=sorted(self.feed.markets | set(self.poller.markets)),
+                    duration_s=round((self.end - self.start) / NS, 3),
+                    generation={
+                        "wall_s": round(time.monotonic() - wall, 3),
+                        "injected": asdict(self.counts),
+                    },
+                )
             self.writer.close()
             _set_end(self.writer.path, self.end)
         return self.writer.path
@@ -555,10 +655,136 @@ def _set_end(path: Path, end_ns: int) -> None:
     manifest.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
 
 
+def spot_worker() -> None:
+    """The second process of `generate` (``python -c``; see `_TwoSides`): the spot side.
+
+    Reads the pickled config and session id from stdin, then one list of official ticks per
+    chunk; writes pickled ``("progress", done)`` per chunk, then ``("done", None)`` or
+    ``("error", traceback)``, to stdout (anything printed goes to stderr instead)."""
+    inbox, outbox = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr
+
+    def put(kind: str, value: object) -> None:
+        pickle.dump((kind, value), outbox)
+        outbox.flush()
+
+    try:
+        config, session_id = pickle.load(inbox)
+        gen = Generation(config, Side.SPOT, session_id)
+        gen.run(
+            lambda done, _total: put("progress", done),
+            before=lambda _t: gen.hear_officials(pickle.load(inbox)),
+        )
+    except BaseException:
+        put("error", traceback.format_exc())
+        raise
+    put("done", None)
+
+
+_WORKER = "from arbkit.session.generate import spot_worker; spot_worker()"
+
+
+class _TwoSides:
+    """`generate`'s split: this process runs the Kalshi side, a child (`spot_worker`) the spot
+    side; one chunk of official ticks goes over per chunk, so the child runs at most a chunk
+    behind. A fresh interpreter, not `multiprocessing`: no fork of a threaded process, and no
+    re-import of the caller's script."""
+
+    def __init__(self, config: GenerateConfig, progress: Progress | None) -> None:
+        self.config, self.progress = config, progress
+        self.part_id = f".{config.session_path.name}.spot"
+        self.messages: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.spot_done = 0.0
+        self.total = config.hours * 3600
+        self.mine = 0.0
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        root = str(Path(__file__).resolve().parents[2])  # where this very arbkit lives
+        path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+        child = subprocess.Popen(
+            [sys.executable, "-c", _WORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        assert child.stdin is not None
+        assert child.stdout is not None
+        self.stdin, self.stdout = child.stdin, child.stdout
+        out = child.stdout
+
+        def read() -> None:
+            with contextlib.suppress(EOFError, OSError, pickle.UnpicklingError):
+                while True:
+                    self.messages.put(pickle.load(out))
+            self.messages.put(("exit", None))
+
+        self.reader = threading.Thread(target=read, name="arbkit-generate-spot", daemon=True)
+        self.reader.start()
+        self._send((self.config, self.part_id))
+        return child
+
+    def _send(self, obj: object) -> None:
+        with contextlib.suppress(BrokenPipeError):  # a dead child says why on its way out
+            pickle.dump(obj, self.stdin)
+            self.stdin.flush()
+
+    def _message(self, block: bool) -> bool:
+        """Take one message from the child; False when there was none (non-blocking)."""
+        try:
+            kind, value = self.messages.get(block=block)
+        except queue.Empty:
+            return False
+        if kind == "error":
+            msg = f"the spot generation process failed:\n{value}"
+            raise RuntimeError(msg)
+        if kind == "exit" and self.spot_done != math.inf:
+            msg = "the spot generation process ended before its work was done"
+            raise RuntimeError(msg)
+        self.spot_done = math.inf if kind == "done" else value
+        self._report()
+        return True
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(min(self.mine, self.spot_done, self.total), self.total)
+
+    def _mine(self, done: float, _total: float) -> None:
+        self.mine = done
+        while self._message(block=False):
+            pass
+        self._report()
+
+    def run(self) -> Path:
+        config = self.config
+        part = config.out / self.part_id
+        shutil.rmtree(part, ignore_errors=True)  # ours, left by a run that was killed
+        child = self._start()
+        try:
+            gen = Generation(config, Side.KALSHI)
+            path = gen.run(self._mine, after=lambda _t: self._send(gen.officials.take()))
+            while self.spot_done != math.inf:
+                self._message(block=True)
+            child.wait()
+            absorb_session(path, part)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            self.stdin.close()
+            self.reader.join()
+            self.stdout.close()
+            if part.exists():
+                shutil.rmtree(part, ignore_errors=True)
+        return path
+
+
 def generate(config: GenerateConfig, *, progress: Progress | None = None) -> Path:
     """Write one generated session (see the module docstring); returns its path.
 
-    Deterministic for a config: the same seed, start and knobs give the same frames and rows.
+    Two processes (two cores): this one runs the Kalshi side, a child the spot venues and the
+    replica, each into its own directory, merged at the end (`absorb_session`). Deterministic
+    for a config: the same seed, start and knobs give the same frames and rows — the same as
+    one process (`Generation` with `Side.ALL`) writes.
     """
     config.validate()
-    return Generation(config).run(progress)
+    return _TwoSides(config, progress).run()
