@@ -296,20 +296,27 @@ class KalshiRestPeer:
                         self._cache = {k: v for k, v in self._cache.items() if served - v[0] < ttl}
         return RestResponse(status, body, sent, recv, age, served // NS * NS, served)
 
-    def market_objects(self, series: str | None = None, status: str | None = None) -> list[Json]:
-        """REST market objects (``GET /markets`` items) as the world encodes them."""
+    def market_objects(
+        self, series: str | None = None, status: str | None = None, event: str | None = None
+    ) -> list[Json]:
+        """REST market objects (``GET /markets`` items) as the world encodes them, filtered as
+        ``series_ticker``, ``status`` and ``event_ticker`` filter them."""
         ex = self.exchange
         wanted = _STATUSES.get(status or "")
         return [
             self.wire.market(m, ex.top(m.ticker))
             for m in sorted(ex.markets.values(), key=lambda m: (m.close_ns, m.ticker))
-            if (series is None or m.series == series) and (wanted is None or m.status in wanted)
+            if (series is None or m.series == series)
+            and (wanted is None or m.status in wanted)
+            and (event is None or m.event_ticker == event)
         ]
 
     async def markets(self, **filters: Any) -> list[Market]:
         """``GET /markets`` (signed, every page), parsed by the client's `Market.from_api`."""
         self.sink.count(REST_STREAM, "requests")
-        objs = self.market_objects(filters.get("series_ticker"), filters.get("status"))
+        objs = self.market_objects(
+            filters.get("series_ticker"), filters.get("status"), filters.get("event_ticker")
+        )
         return [Market.from_api(o) for o in objs]
 
     def clock_probe(self) -> tuple[int, int, int]:
