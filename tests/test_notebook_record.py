@@ -174,6 +174,8 @@ def test_in_a_script_the_call_records_blocks_and_returns_it_finished(tmp_path: P
         ({"seconds": 5, "env": "prod", "seed": 3}, "embedded world"),
         ({"seconds": 5, "env": "nowhere"}, "unknown environment"),
         ({"seconds": 5, "rest_interval": 0}, "rest-interval"),
+        ({"seconds": 5, "rest_interval": float("nan")}, "rest-interval"),
+        ({"seconds": 5, "series": []}, "no series given"),
     ],
 )
 def test_bad_keywords_are_one_clear_error_before_anything_starts(
