@@ -137,6 +137,7 @@ def test_bad_input_is_a_clear_error(
     ("argv", "message"),
     [
         (["--interval", "0"], "--interval must be positive"),
+        (["--interval", "nan"], "--interval must be positive"),
         (["--stream", "--minutes", "-1"], "--minutes must be positive"),
         (["--books", "x.json", "--stream"], "drop --stream"),
     ],

@@ -91,6 +91,7 @@ async def test_prod_path_honours_url_overrides_and_names_missing_venues(
         (["--index", "ETHUSD_RTI"], {}, "live mode computes the BRTI only"),
         (["--venues", "coinbase,nowhere"], {}, "unknown venue(s) nowhere"),
         (["--wait", "0"], {}, "--wait must be positive"),
+        (["--wait", "nan"], {}, "--wait must be positive"),
         (
             ["--env", "prod", "--venues", "kraken"],
             {"ARBKIT_KRAKEN_WS_URL": "https://ws.kraken.com/v2"},

@@ -249,7 +249,7 @@ def test_the_shipped_sample_session_opens_with_every_live_table() -> None:
     assert set(s.manifest["streams"]) >= {"kalshi_ws", *VENUES}  # parsers declared
     assert all("module" in v["parser"] for v in s.manifest["streams"].values())
     settled = s.frame("kalshi_markets").filter(pl.col("result") != "").collect()
-    assert set(settled["series"]) == {"KXBTC15M", "KXBTCD", "KXBTC"}  # discovery saw each series settle
+    assert set(settled["series"]) == {"KXBTC15M", "KXBTCD", "KXBTC"}  # each series settled
 
 
 def test_a_server_that_drops_its_client_is_reconnected_to(tmp_path: Path) -> None:

@@ -174,6 +174,8 @@ def test_in_a_script_the_call_records_blocks_and_returns_it_finished(tmp_path: P
         ({"seconds": 5, "env": "prod", "seed": 3}, "embedded world"),
         ({"seconds": 5, "env": "nowhere"}, "unknown environment"),
         ({"seconds": 5, "rest_interval": 0}, "rest-interval"),
+        ({"seconds": 5, "rest_interval": float("nan")}, "rest-interval"),
+        ({"seconds": 5, "series": []}, "no series given"),
     ],
 )
 def test_bad_keywords_are_one_clear_error_before_anything_starts(
@@ -200,3 +202,28 @@ def test_wait_inside_a_running_loop_says_to_await(tmp_path: Path) -> None:
         return ""
 
     assert "await rec" in asyncio.run(inside())
+
+
+def test_the_display_keeps_only_the_latest_ws_delays() -> None:
+    """An hours-long recording must not grow the display's delay sample without bound."""
+    from arbkit.core.events import KalshiBookRow
+    from arbkit.session.notebook import RECENT_DELAYS, _Watch
+
+    class Listeners:  # only what `_Watch.attach` registers with
+        def __init__(self) -> None:
+            self.book: Any = None
+
+        def on_book(self, listener: Any) -> None:
+            self.book = listener
+
+        def on_row(self, listener: Any) -> None:
+            pass
+
+    pipeline = Listeners()
+    watch = _Watch()
+    watch.attach(pipeline)  # type: ignore[arg-type]
+    row = KalshiBookRow(3, 1, "M", "yes", 4500, -100, False, 1, 2, 1)
+    for _ in range(RECENT_DELAYS + 5):
+        pipeline.book(row)
+    assert watch.latency is not None
+    assert len(watch.latency.ws_ns) == RECENT_DELAYS

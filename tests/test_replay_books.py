@@ -153,6 +153,8 @@ def test_kalshi_top_of_book_matches_a_dict_book(script: list[tuple[object, ...]]
             if any(r.market == market and r.is_snapshot for r in book_rows):
                 assert dict(at.yes.iter_rows()) == ref.yes
                 assert dict(at.no.iter_rows()) == ref.no
+                asks = at.yes_asks["price_e4"].to_list()  # the NO bids mirrored, best first
+                assert asks == sorted(10_000 - p for p in ref.no)
                 assert at.valid == ref.top()[-1]
             else:
                 assert not at.valid

@@ -177,6 +177,17 @@ def test_output_that_is_a_file_says_so(tmp_path: Path) -> None:
     assert out.read_text() == "x"
 
 
+def test_opening_a_folder_of_sessions_names_one_of_them(tmp_path: Path) -> None:
+    SessionWriter.create(tmp_path, "s").close()
+    with pytest.raises(StorageError) as info:
+        open_session(tmp_path)
+    assert "it is a folder of sessions" in str(info.value)
+    assert str(info.value).endswith(f"such as {tmp_path / 's'}")
+    with pytest.raises(StorageError) as info:
+        open_session(tmp_path / "nowhere")
+    assert str(info.value).endswith("such as data/recordings/<session_id>")
+
+
 def test_an_existing_session_is_still_refused(tmp_path: Path) -> None:
     SessionWriter.create(tmp_path, "s").close()
     with pytest.raises(StorageError, match="a session already exists"):

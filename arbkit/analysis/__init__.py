@@ -1,1 +1,2 @@
-"""Analyses of recorded sessions: latency (REST vs WebSocket), and their figures."""
+"""Analyses of recorded sessions: latency (REST vs WebSocket) and its figures, the notebooks'
+findings, and backtests of the signal rule."""

@@ -14,12 +14,17 @@ import polars as pl
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from arbkit.venues.kalshi.rest import STREAM as KALSHI_REST
+from arbkit.venues.kalshi.vocab import STREAM as KALSHI_WS
+
 if TYPE_CHECKING:
     from arbkit.analysis.latency import LatencyReport
 
 MAX_POINTS = 20_000
 """Most points one series draws (longer series are thinned evenly; ECDFs keep their shape as
 quantiles), so a day-long session plots in about the time a short one does."""
+KALSHI_STREAMS = (KALSHI_WS, KALSHI_REST)
+"""The streams whose events `over_time` marks."""
 _MARKER_STYLE = {
     "disconnect": "tab:red",
     "reconnect": "tab:red",
@@ -89,10 +94,12 @@ def _series(ax: Axes, frame: pl.DataFrame, value: str, style: str, label: str) -
 
 
 def _markers(ax: Axes, events: pl.DataFrame) -> None:
-    """Vertical lines at the Kalshi streams' disconnects, reconnects, gaps and resyncs."""
+    """Vertical lines at the Kalshi streams' disconnects, reconnects, gaps and resyncs (the
+    figure is Kalshi's: a spot venue's reconnects would mark what it does not show)."""
+    kalshi = events.filter(pl.col("stream").is_in(KALSHI_STREAMS))
     # One collection per kind, not a line per event: a day has tens of thousands of them.
     for kind, color in _MARKER_STYLE.items():
-        times = events.filter(pl.col("kind") == kind)["time"].to_numpy()
+        times = kalshi.filter(pl.col("kind") == kind)["time"].to_numpy()
         if len(times):
             ax.vlines(
                 times, 0, 1, transform=ax.get_xaxis_transform(), colors=color, alpha=0.6, lw=0.8

@@ -81,10 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.interval <= 0:
+    if not args.interval > 0:  # NaN too
         msg = f"--interval must be positive, got {args.interval:g}"
         raise ArbkitError(msg)
-    if args.minutes is not None and args.minutes <= 0:
+    if args.minutes is not None and not args.minutes > 0:
         msg = f"--minutes must be positive, got {args.minutes:g}"
         raise ArbkitError(msg)
     if args.books is None:
@@ -154,7 +154,7 @@ def live(args: argparse.Namespace) -> int:
             f"compute {args.index} from saved books"
         )
         raise ArbkitError(msg)
-    if args.wait <= 0:
+    if not args.wait > 0:
         msg = f"--wait must be positive, got {args.wait:g}"
         raise ArbkitError(msg)
     venues = parse_venues(args.venues)

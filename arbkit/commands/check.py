@@ -16,8 +16,8 @@ from pathlib import Path
 
 import orjson
 
-from arbkit.commands.record import NO_VENUES, add_world_arguments, venues_of
-from arbkit.core.config import VENUES, Env
+from arbkit.commands.record import add_venues_argument, add_world_arguments, venues_of
+from arbkit.core.config import Env
 from arbkit.core.errors import ConfigError
 from arbkit.session.check import format_checks, run_checks
 from arbkit.session.environment import environment
@@ -41,13 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=["KXBTC15M"],
         help="Kalshi series to follow (default KXBTC15M)",
     )
-    parser.add_argument(
-        "--venues",
-        nargs="+",
-        choices=[*VENUES, NO_VENUES],
-        default=list(VENUES),
-        help="spot venues to check (default all; none: Kalshi alone)",
-    )
+    add_venues_argument(parser, "spot venues to check (default all; none: Kalshi alone)")
     parser.add_argument(
         "--out", type=Path, default=None, help="keep the session here (default: discarded)"
     )

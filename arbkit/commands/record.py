@@ -73,17 +73,24 @@ def add_session_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rest-interval", type=float, default=1.0, help="seconds between REST book polls"
     )
-    parser.add_argument(
-        "--venues",
-        nargs="+",
-        choices=[*VENUES, NO_VENUES],
-        default=list(VENUES),
-        help="spot venues for the BRTI replica (default: all constituents; none: Kalshi alone)",
+    add_venues_argument(
+        parser, "spot venues for the BRTI replica (default: all constituents; none: Kalshi alone)"
     )
     parser.add_argument(
         "--out", type=Path, default=Path("data/recordings"), help="where sessions are written"
     )
     add_world_arguments(parser)
+
+
+def add_venues_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--venues``: spot venue names, or ``none`` for Kalshi alone (see `venues_of`)."""
+    parser.add_argument(
+        "--venues",
+        nargs="+",
+        choices=[*VENUES, NO_VENUES],
+        default=list(VENUES),
+        help=help_text,
+    )
 
 
 def venues_of(chosen: list[str]) -> tuple[str, ...]:

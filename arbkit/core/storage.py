@@ -570,9 +570,12 @@ class Session:
         self.path = Path(path)
         manifest = self.path / MANIFEST
         if not manifest.is_file():
+            inner = sorted(self.path.glob(f"*/{MANIFEST}")) if self.path.is_dir() else []
+            example = inner[0].parent if inner else "data/recordings/<session_id>"
+            holds = "; it is a folder of sessions" if inner else ""
             msg = (
-                f"no recording session at {self.path} (missing {MANIFEST}); "
-                "pass a session directory such as data/recordings/<session_id>"
+                f"no recording session at {self.path} (missing {MANIFEST}{holds}); "
+                f"pass a session directory such as {example}"
             )
             raise StorageError(msg)
         self.manifest: dict[str, Any] = _read_manifest(manifest)

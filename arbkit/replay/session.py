@@ -31,7 +31,7 @@ _MARKET_TIMES = ("open_ns", "close_ns", "expiration_ns")
 
 
 def _ns(t: int | datetime) -> int:
-    """``t`` as UTC ns (a naive datetime is taken as UTC)."""
+    """``t`` as UTC ns (a naive datetime is refused: its zone would be a guess)."""
     if isinstance(t, datetime):
         if t.tzinfo is None:
             msg = f"{t!r} has no time zone; pass an aware datetime (UTC) or int ns"

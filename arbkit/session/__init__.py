@@ -1,1 +1,2 @@
-"""Sessions: recording (and, next, monitoring and checking) built from the venue layers."""
+"""A user's run built from the layers below: environment, the live pipeline, recording,
+monitoring, checking, notebook recording and virtual-time generation."""

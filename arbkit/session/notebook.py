@@ -21,17 +21,17 @@ import os
 import sys
 import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from arbkit.core.config import VENUES, Env
 from arbkit.core.errors import ArbkitError, ConfigError
-from arbkit.core.events import KalshiBookRow
 from arbkit.replay.session import ReplaySession, open_session
 from arbkit.session.check import quantiles_ms
 from arbkit.session.environment import environment
+from arbkit.session.monitor import RecentLatency
 from arbkit.session.pipeline import Pipeline, Progress
 from arbkit.session.record import RecordConfig, conclude
 from arbkit.sim.faults import FaultPlan
@@ -113,7 +113,7 @@ class RecordingStatus:
             ("elapsed", f"{min(p.elapsed_s, self.seconds):.0f} / {self.seconds:.0f} s"),
             ("Kalshi books valid", f"{p.valid_books} / {p.markets}"),
             ("Kalshi WebSocket", "connected" if p.ws_connected else "not connected"),
-            ("WS delay (recv − Kalshi ts)", delay),
+            (f"WS delay (recv − Kalshi ts, last {RECENT_DELAYS:,})", delay),
             ("REST requests", f"{p.rest_polls:,}"),
             ("spot", spot),
             ("latest BRTI replica", brti),
@@ -160,20 +160,21 @@ class RecordingStatus:
         return "".join(parts)
 
 
+RECENT_DELAYS = 10_000
+"""WebSocket delays the display's quantiles are taken over (the latest; bounded, so an
+hours-long recording neither grows nor slows its once-a-second refresh)."""
+
+
 @dataclass
 class _Watch:
     """What the pipeline's listeners collect for the display."""
 
     pipeline: Pipeline | None = None
-    ws_delays_ns: list[int] = field(default_factory=list)
+    latency: RecentLatency | None = None
 
     def attach(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        pipeline.on_book(self._book)
-
-    def _book(self, row: KalshiBookRow) -> None:
-        if not row.is_snapshot and row.exch_ns is not None:
-            self.ws_delays_ns.append(row.recv_ns - row.exch_ns)
+        self.latency = RecentLatency(pipeline, size=RECENT_DELAYS)
 
 
 class Recording:
@@ -231,8 +232,9 @@ class Recording:
                 progress = replace(self._last, elapsed_s=progress.elapsed_s)
             streams = _streams(pipeline.writer.counters)
             offset = pipeline.clock.offset_ns or 0
-            delays = self._watch.ws_delays_ns
-            delay = quantiles_ms([d + offset for d in delays]) if delays else None
+            latency = self._watch.latency
+            delays = [] if latency is None else [d + offset for d in latency.ws_ns]
+            delay = quantiles_ms(delays) if delays else None
         path = self.path
         return RecordingStatus(
             state=self._state,

@@ -70,11 +70,14 @@ class PipelineConfig:
     session_id: str | None = None
 
     def validate(self) -> None:
-        if self.rest_interval <= 0:
+        if not self.rest_interval > 0:  # NaN too
             msg = f"--rest-interval must be positive, got {self.rest_interval:g} s"
             raise ConfigError(msg)
+        if not self.series:
+            msg = f"no series given: arbkit records {', '.join(BTC_SERIES)}"
+            raise ConfigError(msg)
         unknown = [s for s in self.series if s not in BTC_SERIES]
-        if unknown or not self.series:
+        if unknown:
             msg = f"unknown series {unknown}: arbkit records {', '.join(BTC_SERIES)}"
             raise ConfigError(msg)
         bad = [v for v in self.venues if v not in VENUES]
