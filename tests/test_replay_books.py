@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arbkit.core.events import EventRow, KalshiBookRow, Row, SpotBookRow, schema
-from arbkit.replay.books import kalshi_book_at, kalshi_top_of_book, spot_top_of_book
+from arbkit.replay import books
+from arbkit.replay.books import (
+    _best,
+    _best_small,
+    kalshi_book_at,
+    kalshi_top_of_book,
+    spot_top_of_book,
+)
 
 MARKETS = ("M1", "M2")
 PRICES = (3000, 4000, 4500, 5000, 5500, 6000, 7000)
@@ -224,3 +233,37 @@ def test_spot_top_of_book_matches_a_dict_book(script: list[tuple[object, ...]]) 
         assert r["valid"] == (
             r["bid_e8"] is not None and r["ask_e8"] is not None and r["bid_e8"] < r["ask_e8"]
         )
+
+
+@st.composite
+def _block(draw: st.DrawFn) -> tuple[list[int], list[int], int]:
+    n_levels = draw(st.integers(1, 12))
+    n = draw(st.integers(1, 60))
+    levels = draw(st.lists(st.integers(0, n_levels - 1), min_size=n, max_size=n))
+    qtys = draw(st.lists(st.sampled_from([0, 0, 1, 5, 300]), min_size=n, max_size=n))
+    return levels, qtys, n_levels
+
+
+@given(_block(), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_small_blocks_take_the_same_best_levels_as_the_matrix_scan(
+    block: tuple[list[int], list[int], int], highest: bool
+) -> None:
+    """Small blocks skip the matrix scan (`_best_small`); both must agree row for row."""
+    levels, qtys, n_levels = (np.array(block[0]), np.array(block[1]), block[2])
+    small = _best_small(levels, qtys, n_levels, highest=highest)
+    with _matrix_only():
+        scan = _best(levels, qtys, n_levels, highest=highest)
+    assert small[0].tolist() == scan[0].tolist()
+    assert small[1].tolist() == scan[1].tolist()
+
+
+@contextmanager
+def _matrix_only() -> Iterator[None]:
+    """Every block through the matrix scan (no small-block shortcut)."""
+    saved = books._SMALL_BLOCK
+    books._SMALL_BLOCK = -1
+    try:
+        yield
+    finally:
+        books._SMALL_BLOCK = saved

@@ -40,6 +40,8 @@ STREAM_WIDE = ("", BOOK)
 sequence gap on its sid)."""
 _CELLS = 1 << 22
 """Matrix cells per chunk of the best-level scan (bounds its memory to a few tens of MB)."""
+_SMALL_BLOCK = 1024
+"""Rows x levels below which a block's best levels are found in plain Python (`_best_small`)."""
 
 I64 = npt.NDArray[np.int64]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,6 +59,8 @@ def _best(level: I64, qty: I64, n_levels: int, *, highest: bool) -> tuple[I64, I
     quantity afterwards; the block starts empty.
     """
     n = len(level)
+    if n * n_levels <= _SMALL_BLOCK:
+        return _best_small(level, qty, n_levels, highest=highest)
     best = np.full(n, -1, dtype=np.int64)
     best_qty = np.zeros(n, dtype=np.int64)
     carry = np.zeros(n_levels, dtype=np.int64)
@@ -77,6 +81,26 @@ def _best(level: I64, qty: I64, n_levels: int, *, highest: bool) -> tuple[I64, I
         best_qty[start:stop] = np.where(any_on, q[rows, idx], 0)
         carry = q[-1]
     return best, best_qty
+
+
+def _best_small(level: I64, qty: I64, n_levels: int, *, highest: bool) -> tuple[I64, I64]:
+    """`_best` for a small block in plain Python: a day's session has ~10^5 blocks, most of a
+    few rows, where the matrix version's fixed numpy cost per call dominates."""
+    q = [0] * n_levels
+    order = range(n_levels - 1, -1, -1) if highest else range(n_levels)
+    best: list[int] = []
+    best_qty: list[int] = []
+    for i, v in zip(level.tolist(), qty.tolist(), strict=True):
+        q[i] = v
+        for j in order:
+            if q[j] > 0:
+                best.append(j)
+                best_qty.append(q[j])
+                break
+        else:
+            best.append(-1)
+            best_qty.append(0)
+    return np.array(best, dtype=np.int64), np.array(best_qty, dtype=np.int64)
 
 
 def _blocks(keys: I64) -> Iterator[tuple[int, int]]:
